@@ -34,3 +34,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def random_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder holding full-size, randomly initialised checkpoints in the published formats.
+
+    ``vgg16-397923af.pth``: torchvision's state dict layout (``features.*``; a tiny stand-in for the
+    unused 120M-parameter classifier). ``open_clip_pytorch_model.bin``: an open_clip CLIP RN50 state
+    dict (``visual.*`` plus a text key that loaders must ignore). Use with
+    ``find_checkpoint(name, weights_dir=random_weights_dir)`` to exercise the real loading path.
+    """
+    from restyle.backbones.clip_rn50 import ClipRN50Backbone
+    from restyle.backbones.vgg16 import VGG16Backbone
+
+    folder = tmp_path_factory.mktemp("weights")
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(20220809)
+    vgg_state = dict(VGG16Backbone().state_dict())
+    vgg_state["classifier.6.weight"] = torch.zeros(10, 8)
+    vgg_state["classifier.6.bias"] = torch.zeros(10)
+    torch.save(vgg_state, folder / "vgg16-397923af.pth")
+    clip_state = dict(ClipRN50Backbone().state_dict())
+    clip_state["logit_scale"] = torch.tensor(4.6052)
+    torch.save(clip_state, folder / "open_clip_pytorch_model.bin")
+    torch.random.set_rng_state(generator_state)
+    return folder

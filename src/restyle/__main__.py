@@ -1,0 +1,3 @@
+from restyle.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""The Python API. The CLI is a thin layer over these functions.
+
+Options are given as keyword arguments shaped like the TOML config: top-level fields directly
+(``size=256``) and sections as dicts (``optim={"iters": 100}``). Precedence, as on the command line:
+defaults < ``preset`` < ``config_file`` < keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from restyle.configs import resolve
+from restyle.pipelines import image as image_pipeline
+from restyle.pipelines import mesh as mesh_pipeline
+from restyle.pipelines import render_asset
+from restyle.pipelines.loop import StepCallback
+
+
+def _inputs(**paths: Any) -> dict[str, Any]:
+    return {k: v for k, v in paths.items() if v is not None and v != []}
+
+
+def stylize_image(
+    content: str | Path | None = None,
+    styles: Sequence[str | Path] = (),
+    output: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    on_step: StepCallback | None = None,
+    **options: Any,
+) -> image_pipeline.ImageResult:
+    """Stylise a photo. Returns the image tensor and the paths of the image, its config and its metrics."""
+    flags = {**options, **_inputs(content=content, styles=[Path(s) for s in styles], output=output)}
+    config = resolve(
+        image_pipeline.ImageConfig(),
+        presets=image_pipeline.IMAGE_PRESETS,
+        preset=preset,
+        config_file=Path(config_file) if config_file else None,
+        flags=flags,
+    )
+    return image_pipeline.run(config, on_step=on_step)
+
+
+def stylize_mesh(
+    mesh: str | Path | None = None,
+    styles: Sequence[str | Path] = (),
+    output: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    resume: str | Path | None = None,
+    on_step: StepCallback | None = None,
+    **options: Any,
+) -> mesh_pipeline.MeshResult:
+    """Stylise a 3D asset's textures; writes GLB, OBJ+MTL+PNG and side outputs into ``output``.
+
+    ``resume=OUTDIR`` continues an interrupted run from its ``config.toml`` and checkpoint (options given here
+    still override, e.g. more ``optim={"iters": ...}``).
+    """
+    if resume is not None:
+        config_file = mesh_pipeline.load_resume_config(Path(resume))
+        output = output or resume
+    flags = {**options, **_inputs(mesh=mesh, styles=[Path(s) for s in styles], output=output)}
+    config = resolve(
+        mesh_pipeline.MeshConfig(),
+        presets=mesh_pipeline.MESH_PRESETS,
+        preset=preset,
+        config_file=Path(config_file) if config_file else None,
+        flags=flags,
+    )
+    return mesh_pipeline.run(config, on_step=on_step, resume=resume is not None)
+
+
+def render_preview(
+    mesh: str | Path, output: str | Path, *, turntable: str | Path | None = None, **options: Any
+) -> render_asset.RenderAssetResult:
+    """A contact sheet of shaded views of any asset (and an optional GIF/MP4 turntable)."""
+    flags = {**options, **_inputs(mesh=mesh, output=output, turntable=turntable)}
+    config = resolve(render_asset.RenderAssetConfig(), presets={}, preset=None, config_file=None, flags=flags)
+    return render_asset.run(config)

@@ -1,0 +1,271 @@
+"""Where pretrained backbone weights come from, where they are looked for, and how they are fetched.
+
+Lookup order for a backbone's checkpoint (first hit wins, sources in registry order within each place):
+
+1. an explicit ``weights_dir`` (``--weights-dir``),
+2. the folder in ``$RESTYLE_WEIGHTS_DIR``,
+3. the Hugging Face hub cache (``$HF_HUB_CACHE``/``$HF_HOME``; files fetched by ``restyle weights download``),
+4. the caches of the upstream tools, so that files a user already has are found without copying:
+   torch hub (``~/.cache/torch/hub/checkpoints``) for torchvision's VGG16, ``~/.cache/clip`` for OpenAI CLIP.
+
+In a weights folder a file may sit at ``DIR/<filename>`` or ``DIR/<repo name>/<filename>`` (the layout of
+``hf download <repo> --local-dir DIR/<repo name>``).
+
+Nothing here touches the network except :func:`download_weights`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from restyle.errors import ConfigError, WeightsMissingError
+
+WEIGHTS_DIR_ENV = "RESTYLE_WEIGHTS_DIR"
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """One accepted checkpoint file for a backbone.
+
+    backbone: registry name of the backbone ("vgg16", "clip-rn50").
+    filename: the file's name (inside ``repo_id`` when it is on the Hugging Face hub).
+    repo_id: Hugging Face model repository that hosts the file; "" when it is only published elsewhere.
+    format: how the file is stored ("torch-state-dict", "safetensors", "torchscript").
+    description: one line for humans: who published it and what it holds.
+    url: where to get it by hand when it is not on the hub ("" otherwise).
+    """
+
+    backbone: str
+    filename: str
+    repo_id: str
+    format: str
+    description: str
+    url: str = ""
+
+    @property
+    def origin(self) -> str:
+        return f"huggingface.co/{self.repo_id}" if self.repo_id else self.url
+
+    @property
+    def short_origin(self) -> str:
+        """The repo id, or the host of the URL: enough to recognise where a file comes from in one line."""
+        return self.repo_id or urlparse(self.url).netloc
+
+    @property
+    def on_hub(self) -> bool:
+        return bool(self.repo_id)
+
+
+# Repositories chosen (checked on huggingface.co, 2024-2025):
+# - timm/vgg16.tv_in1k: timm's copy of torchvision's VGG16 ImageNet weights ("original torchvision
+#   weights"). timm's VGG keeps torchvision's ``features.N`` module indices, so its model.safetensors has
+#   the same ``features.*`` keys as vgg16-397923af.pth (only the classifier is renamed, which we ignore).
+#   It is maintained by the timm/Hugging Face team and is safetensors (no pickle), hence the download choice.
+# - timm/resnet50_clip.openai: the open_clip packaging of OpenAI's CLIP RN50 (open_clip_model.safetensors
+#   and open_clip_pytorch_model.bin, full CLIP state dicts with ``visual.*`` keys). Its model.safetensors is
+#   timm's re-keyed image tower and is NOT accepted here.
+# - torchvision's .pth and OpenAI's RN50.pt are not hosted on the hub by their publishers; they are
+#   accepted when the user already has them (weights folder or the upstream tools' caches).
+WEIGHT_SOURCES: dict[str, tuple[WeightSource, ...]] = {
+    "vgg16": (
+        WeightSource(
+            backbone="vgg16",
+            filename="vgg16-397923af.pth",
+            repo_id="",
+            format="torch-state-dict",
+            description="torchvision VGG16 ImageNet weights (IMAGENET1K_V1)",
+            url="https://download.pytorch.org/models/vgg16-397923af.pth",
+        ),
+        WeightSource(
+            backbone="vgg16",
+            filename="model.safetensors",
+            repo_id="timm/vgg16.tv_in1k",
+            format="safetensors",
+            description="the torchvision VGG16 ImageNet weights as safetensors (timm)",
+        ),
+    ),
+    "clip-rn50": (
+        WeightSource(
+            backbone="clip-rn50",
+            filename="open_clip_model.safetensors",
+            repo_id="timm/resnet50_clip.openai",
+            format="safetensors",
+            description="OpenAI CLIP RN50, open_clip state dict as safetensors",
+        ),
+        WeightSource(
+            backbone="clip-rn50",
+            filename="open_clip_pytorch_model.bin",
+            repo_id="timm/resnet50_clip.openai",
+            format="torch-state-dict",
+            description="OpenAI CLIP RN50, open_clip state dict",
+        ),
+        WeightSource(
+            backbone="clip-rn50",
+            filename="RN50.pt",
+            repo_id="",
+            format="torchscript",
+            description="OpenAI CLIP RN50 TorchScript archive (as fetched by the clip package)",
+            url="https://openaipublic.azureedge.net/clip/models/"
+            "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class WeightStatus:
+    """One row of ``restyle weights list``: a source and where (if anywhere) it was found locally."""
+
+    backbone: str
+    filename: str
+    origin: str
+    local_path: Path | None
+
+
+def sources_for(backbone: str) -> tuple[WeightSource, ...]:
+    """The registered sources of ``backbone``; ConfigError listing the known backbones otherwise."""
+    if backbone not in WEIGHT_SOURCES:
+        known = ", ".join(sorted(WEIGHT_SOURCES))
+        raise ConfigError(f"no pretrained weights are registered for backbone {backbone!r}; known: {known}")
+    return WEIGHT_SOURCES[backbone]
+
+
+def find_checkpoint(backbone: str, weights_dir: Path | None = None, *, hub_cache: Path | None = None) -> Path:
+    """Path of a local checkpoint for ``backbone``, searched in the documented order.
+
+    ``hub_cache`` overrides the Hugging Face cache folder (default: huggingface_hub's configured cache).
+    Raises WeightsMissingError (one line: files, origins, remedies) when nothing is found.
+    """
+    found = _first_existing(_candidates(sources_for(backbone), weights_dir, hub_cache))
+    if found is None:
+        raise WeightsMissingError(missing_message(backbone))
+    return found
+
+
+def missing_message(backbone: str, reason: str = "") -> str:
+    """One line naming the expected files, their origins and the three remedies."""
+    files = " or ".join(f"{source.filename} ({source.short_origin})" for source in sources_for(backbone))
+    because = f" ({reason})" if reason else ""
+    return (
+        f"no pretrained weights for backbone {backbone!r}{because}: expected {files}. "
+        f"Fix: run `restyle weights download {backbone}`, or put the file in a folder and pass "
+        f"--weights-dir DIR (or set {WEIGHTS_DIR_ENV}=DIR), or use --backbone patch (no weights needed)"
+    )
+
+
+def download_weights(backbone: str) -> Path:
+    """Fetch the first hub-hosted source of ``backbone`` into the standard Hugging Face cache.
+
+    Resumable, reuses a cached copy, and honours ``HF_HUB_OFFLINE``. Any failure (offline, no network,
+    missing repo) becomes a one-line WeightsMissingError.
+    """
+    from huggingface_hub import constants, hf_hub_download
+
+    source = next(source for source in sources_for(backbone) if source.on_hub)
+    try:
+        return Path(hf_hub_download(repo_id=source.repo_id, filename=source.filename))
+    except Exception as error:  # offline mode, DNS, HTTP and disk errors all mean "could not fetch"
+        cause = "HF_HUB_OFFLINE is set and the file is not cached" if constants.HF_HUB_OFFLINE else _first_line(error)
+        reason = f"download of {source.filename} from {source.origin} failed: {cause}"
+        raise WeightsMissingError(missing_message(backbone, reason)) from error
+
+
+def load_backbone_weights(backbone: str, weights_dir: Path | None = None, download: bool = False) -> Path:
+    """Local checkpoint path for ``backbone``; with ``download`` fetch it when it is not found."""
+    try:
+        return find_checkpoint(backbone, weights_dir)
+    except WeightsMissingError:
+        if not download:
+            raise
+    return download_weights(backbone)
+
+
+def weights_table(weights_dir: Path | None = None, *, hub_cache: Path | None = None) -> list[WeightStatus]:
+    """Every registered source with the local path where it was found (None when absent)."""
+    rows = []
+    for sources in WEIGHT_SOURCES.values():
+        for source in sources:
+            found = _first_existing(_candidates((source,), weights_dir, hub_cache))
+            rows.append(WeightStatus(source.backbone, source.filename, source.origin, found))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# where to look
+
+
+def _candidates(sources: tuple[WeightSource, ...], weights_dir: Path | None, hub_cache: Path | None) -> Iterator[Path]:
+    for folder in _weights_folders(weights_dir):
+        for source in sources:
+            yield from _in_folder(folder, source)
+    for source in sources:
+        cached = _in_hub_cache(source, hub_cache)
+        if cached is not None:
+            yield cached
+    for source in sources:
+        yield from _in_upstream_caches(source)
+
+
+def _first_existing(paths: Iterator[Path]) -> Path | None:
+    return next((path for path in paths if path.is_file()), None)
+
+
+def _weights_folders(weights_dir: Path | None) -> list[Path]:
+    folders = [Path(weights_dir).expanduser()] if weights_dir is not None else []
+    from_env = os.environ.get(WEIGHTS_DIR_ENV, "").strip()
+    if from_env:
+        folders.append(Path(from_env).expanduser())
+    return folders
+
+
+def _in_folder(folder: Path, source: WeightSource) -> Iterator[Path]:
+    yield folder / source.filename
+    if source.repo_id:
+        yield folder / source.repo_id.split("/")[-1] / source.filename
+
+
+def _in_hub_cache(source: WeightSource, hub_cache: Path | None) -> Path | None:
+    if not source.on_hub:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    cache_dir = hub_cache if hub_cache is not None else _default_hub_cache()
+    found = try_to_load_from_cache(source.repo_id, source.filename, cache_dir=cache_dir)
+    return Path(found) if isinstance(found, str) else None
+
+
+def _default_hub_cache() -> Path:
+    # Read at call time (not import time) so a changed HF_HUB_CACHE / HF_HOME is honoured.
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub"
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _in_upstream_caches(source: WeightSource) -> Iterator[Path]:
+    if source.format == "torch-state-dict" and not source.on_hub:
+        yield _torch_hub_dir() / "checkpoints" / source.filename
+    if source.format == "torchscript":
+        yield Path("~/.cache/clip").expanduser() / source.filename
+
+
+def _torch_hub_dir() -> Path:
+    import torch.hub
+
+    return Path(torch.hub.get_dir())
+
+
+def _first_line(error: BaseException) -> str:
+    """The first sentence of an error message, bounded, for a one-line report."""
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    sentence = text.splitlines()[0].split(". ")[0]
+    return sentence if len(sentence) <= 140 else sentence[:137] + "..."

@@ -1,0 +1,258 @@
+"""The ``restyle`` command line: a thin layer over ``restyle.api``.
+
+Help texts come from the config dataclasses; every flag defaults to "not given" so that the precedence
+defaults < preset < config file < flags holds. User errors print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from restyle.configs import help_of
+from restyle.errors import RestyleError
+from restyle.pipelines.config import LossWeights, OptimConfig, PaletteConfig, StyleConfig, WeightsConfig
+from restyle.pipelines.mesh import OutputConfig, RenderConfig
+from restyle.pipelines.render_asset import RenderAssetConfig
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Neural style transfer onto 3D assets (UV textures) and images.",
+)
+weights_app = typer.Typer(no_args_is_help=True, help="List, download and locate pretrained weight files.")
+app.add_typer(weights_app, name="weights")
+
+
+def _opt(cls: type, name: str, *flags: str) -> object:
+    return typer.Option(None, *flags, help=help_of(cls, name), show_default=False)
+
+
+# Options shared by `restyle image` and `restyle mesh`, declared once.
+METHOD = _opt(StyleConfig, "method", "--method")
+BACKBONE = _opt(StyleConfig, "backbone", "--backbone", "-b")
+CONTENT_BACKBONE = _opt(StyleConfig, "content_backbone", "--content-backbone")
+STYLE_WEIGHT = _opt(LossWeights, "style", "--style-weight")
+CONTENT_WEIGHT = _opt(LossWeights, "content", "--content-weight")
+TV_WEIGHT = _opt(LossWeights, "tv", "--tv-weight")
+PALETTE = _opt(PaletteConfig, "source", "--palette")
+PALETTE_COLORS = _opt(PaletteConfig, "colors", "--palette-colors")
+PALETTE_WEIGHT = _opt(PaletteConfig, "weight", "--palette-weight")
+ITERS = _opt(OptimConfig, "iters", "--iters")
+LR = _opt(OptimConfig, "lr", "--lr")
+SEED = _opt(OptimConfig, "seed", "--seed")
+WEIGHTS_DIR = typer.Option(
+    None, "--weights-dir", envvar="RESTYLE_WEIGHTS_DIR", help=help_of(WeightsConfig, "weights_dir")
+)
+DOWNLOAD = typer.Option(None, "--download/--no-download", help=help_of(WeightsConfig, "download"))
+DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N.")
+PRESET = typer.Option(None, "--preset", "-p", help="Named preset (applied before --config and flags).")
+CONFIG = typer.Option(None, "--config", "-c", help="TOML config file (e.g. a config.toml of an earlier run).")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+def _shared_flags(**values: object) -> dict[str, object]:
+    """Map the shared CLI options onto dotted config paths."""
+    paths = {
+        "method": "style.method", "backbone": "style.backbone", "content_backbone": "style.content_backbone",
+        "style_weight": "weights.style", "content_weight": "weights.content", "tv_weight": "weights.tv",
+        "palette": "palette.source", "palette_colors": "palette.colors", "palette_weight": "palette.weight",
+        "iters": "optim.iters", "lr": "optim.lr", "seed": "optim.seed",
+        "weights_dir": "pretrained.weights_dir", "download": "pretrained.download", "device": "device",
+    }
+    return {paths[name]: value for name, value in values.items()}
+
+
+@contextmanager
+def _progress(enabled: bool, description: str) -> Iterator[object]:
+    """A rich progress bar with ETA and the current losses; yields the step callback."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
+               TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(description, total=None, losses="")
+
+        def on_step(info: object) -> None:
+            losses = "  ".join(f"{k} {v:.4g}" for k, v in info.losses.items())  # type: ignore[attr-defined]
+            progress.update(task, completed=info.step, total=info.total, losses=losses)  # type: ignore[attr-defined]
+
+        yield on_step
+
+
+@app.command("image")
+def image_command(
+    content: Path | None = typer.Argument(None, help="The photo to stylise.", show_default=False),
+    style: list[Path] | None = typer.Option(None, "--style", "-s", help="Style image (repeat for several)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output image path (.png, .jpg, .webp)."),
+    method: str | None = METHOD,
+    backbone: str | None = BACKBONE,
+    content_backbone: str | None = CONTENT_BACKBONE,
+    style_weight: float | None = STYLE_WEIGHT,
+    content_weight: float | None = CONTENT_WEIGHT,
+    tv_weight: float | None = TV_WEIGHT,
+    palette: str | None = PALETTE,
+    palette_colors: int | None = PALETTE_COLORS,
+    palette_weight: float | None = PALETTE_WEIGHT,
+    size: int | None = typer.Option(None, "--size", help="Long side of the output in pixels (aspect kept)."),
+    iters: int | None = ITERS,
+    lr: float | None = LR,
+    seed: int | None = SEED,
+    device: str | None = DEVICE,
+    weights_dir: Path | None = WEIGHTS_DIR,
+    download: bool | None = DOWNLOAD,
+    preset: str | None = PRESET,
+    config: Path | None = CONFIG,
+    quiet: bool = QUIET,
+) -> None:
+    """Stylise a photo: restyle image CONTENT -s STYLE [-s STYLE ...] -o OUT."""
+    from restyle.api import stylize_image
+    from restyle.configs import nested
+
+    flags = nested({
+        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone,
+                        style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
+                        palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
+                        iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
+        "size": size,
+    })
+    with _progress(not quiet, "restyle image") as on_step:
+        result = stylize_image(content, style or [], output, preset=preset, config_file=config,
+                               on_step=on_step, **flags)
+    typer.echo(f"wrote {result.output} (config {result.config_path.name}, metrics {result.metrics_path.name})")
+
+
+@app.command("mesh")
+def mesh_command(
+    mesh: Path | None = typer.Argument(None, help="The asset (OBJ+MTL, glTF, GLB, PLY).", show_default=False),
+    style: list[Path] | None = typer.Option(None, "--style", "-s", help="Style image (repeat for several)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output folder."),
+    text: str | None = typer.Option(None, "--text", help="Text prompt (CLIPstyler; reserved, not available yet)."),
+    method: str | None = METHOD,
+    backbone: str | None = BACKBONE,
+    content_backbone: str | None = CONTENT_BACKBONE,
+    style_weight: float | None = STYLE_WEIGHT,
+    content_weight: float | None = CONTENT_WEIGHT,
+    tv_weight: float | None = TV_WEIGHT,
+    palette: str | None = PALETTE,
+    palette_colors: int | None = PALETTE_COLORS,
+    palette_weight: float | None = PALETTE_WEIGHT,
+    texture_size: int | None = _opt(RenderConfig, "texture_size", "--texture-size"),
+    render_size: int | None = _opt(RenderConfig, "render_size", "--render-size"),
+    views_per_step: int | None = _opt(RenderConfig, "views_per_step", "--views-per-step"),
+    background: str | None = _opt(RenderConfig, "background", "--background"),
+    distance: tuple[float, float] | None = typer.Option(
+        None, "--distance", help="Camera distance range MIN MAX in bounding radii (sets the pattern scale)."
+    ),
+    elevation: tuple[float, float] | None = typer.Option(
+        None, "--elevation", help="Camera elevation range MIN MAX in degrees."
+    ),
+    light_radius: tuple[float, float] | None = typer.Option(
+        None, "--light-radius", help="Point-light distance range MIN MAX in bounding radii."
+    ),
+    light_power: float | None = typer.Option(None, "--light-power", help="Point-light intensity (linear)."),
+    turntable: str | None = _opt(OutputConfig, "turntable", "--turntable"),
+    iters: int | None = ITERS,
+    lr: float | None = LR,
+    seed: int | None = SEED,
+    device: str | None = DEVICE,
+    unwrap: bool | None = typer.Option(None, "--unwrap/--no-unwrap", help="Unwrap meshes without UVs (xatlas)."),
+    weights_dir: Path | None = WEIGHTS_DIR,
+    download: bool | None = DOWNLOAD,
+    preset: str | None = PRESET,
+    config: Path | None = CONFIG,
+    resume: Path | None = typer.Option(None, "--resume", help="Continue the interrupted run in this folder."),
+    quiet: bool = QUIET,
+) -> None:
+    """Stylise a 3D asset: restyle mesh MESH -s STYLE [-s STYLE ...] -o OUTDIR."""
+    from restyle.api import stylize_mesh
+    from restyle.configs import nested
+    from restyle.pipelines.mesh import Interrupted
+
+    flags = nested({
+        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone,
+                        style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
+                        palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
+                        iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
+        "text": text, "unwrap": unwrap,
+        "render.texture_size": texture_size, "render.render_size": render_size,
+        "render.views_per_step": views_per_step, "render.background": background,
+        "views.distance": distance, "views.elevation": elevation, "views.light_radius": light_radius,
+        "views.light_power": light_power, "outputs.turntable": turntable,
+    })
+    try:
+        with _progress(not quiet, "restyle mesh") as on_step:
+            result = stylize_mesh(mesh, style or [], output, preset=preset, config_file=config, resume=resume,
+                                  on_step=on_step, **flags)
+    except Interrupted as exc:
+        typer.echo(f"restyle: {exc}", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"wrote {result.glb}, {result.obj} and previews in {result.output}")
+
+
+@app.command("render")
+def render_command(
+    mesh: Path = typer.Argument(..., help="The asset (OBJ+MTL, glTF, GLB, PLY)."),
+    output: Path = typer.Option(..., "--output", "-o", help=help_of(RenderAssetConfig, "output")),
+    views: int | None = _opt(RenderAssetConfig, "views", "--views"),
+    size: int | None = _opt(RenderAssetConfig, "size", "--size"),
+    turntable: Path | None = _opt(RenderAssetConfig, "turntable", "--turntable"),
+    frames: int | None = _opt(RenderAssetConfig, "frames", "--frames"),
+) -> None:
+    """Contact sheet of shaded views of an asset: restyle render MESH -o SHEET.png [--turntable OUT.gif]."""
+    from restyle.api import render_preview
+
+    options = {k: v for k, v in {"views": views, "size": size, "frames": frames}.items() if v is not None}
+    result = render_preview(mesh, output, turntable=turntable, **options)
+    typer.echo(f"wrote {result.sheet}" + (f" and {result.turntable}" if result.turntable else ""))
+
+
+@weights_app.command("list")
+def weights_list(weights_dir: Path | None = WEIGHTS_DIR) -> None:
+    """Every accepted checkpoint file, where it comes from, and whether it is here."""
+    from restyle.backbones.weights import weights_table
+
+    for row in weights_table(weights_dir):
+        where = str(row.path) if row.path else "missing"
+        typer.echo(f"{row.backbone:10s} {row.filename:40s} {row.repo_id:40s} {where}")
+
+
+@weights_app.command("download")
+def weights_download(backbone: str = typer.Argument(..., help="clip-rn50 or vgg16.")) -> None:
+    """Download a backbone's weights into the Hugging Face cache."""
+    from restyle.backbones.weights import download_weights
+
+    typer.echo(str(download_weights(backbone)))
+
+
+@weights_app.command("path")
+def weights_path(
+    backbone: str = typer.Argument(..., help="clip-rn50 or vgg16."), weights_dir: Path | None = WEIGHTS_DIR
+) -> None:
+    """Print the local file a backbone would load (an error if there is none)."""
+    from restyle.backbones.weights import find_checkpoint
+
+    typer.echo(str(find_checkpoint(backbone, weights_dir)))
+
+
+def main() -> None:
+    try:
+        app()
+    except RestyleError as exc:
+        typer.echo(f"restyle: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("restyle: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

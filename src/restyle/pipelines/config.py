@@ -1,0 +1,68 @@
+"""Config dataclasses shared by the pipelines: style, losses, palette, optimiser, weights.
+
+Each field's help text is what ``restyle ... --help`` shows. ``None`` on a loss weight means "the backbone's
+recommended value" (see ``restyle.registry.BACKBONES``); the resolved number is written to ``config.toml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from restyle.configs import option
+
+Method = Literal["nnfm", "gram"]
+
+
+@dataclass
+class StyleConfig:
+    method: Method = option("nnfm", help="Style loss: nnfm (nearest-neighbour feature matching) or gram (Gatys).")
+    backbone: str = option(
+        "clip-rn50", help="Feature network for the style loss: clip-rn50, vgg16, or patch (weight-free)."
+    )
+    content_backbone: str = option(
+        "auto", help="Feature network for the content loss: auto (vgg16, or patch with --backbone patch), or a name."
+    )
+    style_taps: tuple[str, ...] | None = option(None, help="Style layers (default: the backbone's).")
+    content_taps: tuple[str, ...] | None = option(None, help="Content layers (default: the content backbone's).")
+    nnfm_chunk: int = option(4096, help="NNFM matching chunk (target vectors per block); bounds memory.")
+    smoothing: float | None = option(
+        None, help="NNFM softmax smoothing temperature over channels (the CLIP paper's); none to disable."
+    )
+
+
+@dataclass
+class LossWeights:
+    style: float | None = option(None, help="Style loss weight (default: the backbone's recommended value).")
+    content: float | None = option(None, help="Content loss weight (default: the backbone's recommended value).")
+    tv: float = option(0.0, help="Total-variation weight on the output image or rendered views.")
+
+
+@dataclass
+class PaletteConfig:
+    source: str = option(
+        "none", help="Colour palette: auto (k-means on the first style image), none, a hex list '#aabbcc,#...', "
+        "or a palette image file."
+    )
+    colors: int = option(6, help="Number of palette colours for auto / large palette images.")
+    weight: float = option(2000.0, help="Palette loss weight at the start (decays, see decay).")
+    decay: float = option(0.9, help="Palette weight multiplier applied every optim.lr_decay_every steps.")
+
+
+@dataclass
+class OptimConfig:
+    iters: int = option(300, help="Optimisation steps.")
+    lr: float = option(0.02, help="Adam learning rate.")
+    lr_decay: float = option(0.95, help="Learning-rate multiplier applied every lr_decay_every steps.")
+    lr_decay_every: int = option(200, help="Steps between learning-rate (and palette weight) decays.")
+    seed: int = option(0, help="Random seed; the same seed gives the same result on CPU.")
+    log_every: int = option(1, help="Steps between entries of metrics.jsonl.")
+
+
+@dataclass
+class WeightsConfig:
+    weights_dir: Path | None = option(
+        None, help="Folder with pretrained weight files placed by hand (also RESTYLE_WEIGHTS_DIR)."
+    )
+    download: bool = option(False, help="Download missing pretrained weights from the hub before running.")

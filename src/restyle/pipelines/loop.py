@@ -1,0 +1,94 @@
+"""Pieces every optimisation run shares: step reports, schedules, the metrics log, devices, outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from restyle.configs import dump_toml
+from restyle.errors import ConfigError
+from restyle.io.atomic import write_text_atomic
+from restyle.pipelines.config import OptimConfig, PaletteConfig
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What a progress callback is told after every optimisation step."""
+
+    step: int  # 1-based, the step just finished
+    total: int
+    lr: float
+    losses: dict[str, float]  # every weighted term, and "total"
+
+
+StepCallback = Callable[[StepInfo], None]
+
+
+def learning_rate(optim: OptimConfig, step: int) -> float:
+    """Step decay: ``lr * lr_decay ** (step // lr_decay_every)`` (the CLIP paper's 0.95 every 200 steps)."""
+    return optim.lr * optim.lr_decay ** (step // optim.lr_decay_every)
+
+
+def palette_weight(palette: PaletteConfig, optim: OptimConfig, step: int) -> float:
+    """The palette loss weight, decayed on the learning-rate schedule so colour is fixed early, then relaxed."""
+    return palette.weight * palette.decay ** (step // optim.lr_decay_every)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+@dataclass
+class MetricsLog:
+    """Every loss term of every logged step, written as JSON lines."""
+
+    entries: list[dict[str, float]] = field(default_factory=list)
+
+    def add(self, info: StepInfo) -> None:
+        self.entries.append({"step": info.step, "lr": info.lr, **info.losses})
+
+    def write(self, path: Path) -> None:
+        write_text_atomic(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
+
+    @classmethod
+    def read(cls, path: Path) -> MetricsLog:
+        lines = path.read_text().splitlines() if path.exists() else []
+        return cls([json.loads(line) for line in lines if line.strip()])
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; an unavailable device is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but no CUDA device is available; use --device cpu")
+    return device
+
+
+def refuse_overwriting_inputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """Outputs may replace earlier outputs, never a file the user gave as input."""
+    given = {p.resolve() for p in inputs}
+    for out in outputs:
+        if out.resolve() in given:
+            raise ConfigError(f"{out}: output would overwrite an input file; choose another output path")
+
+
+def write_config(config: object, path: Path) -> None:
+    write_text_atomic(path, dump_toml(config))
+
+
+def weighted_total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.stack(list(terms.values())).sum()
+
+
+def as_floats(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, float]:
+    return {**{name: float(value.detach()) for name, value in terms.items()}, "total": float(total.detach())}

@@ -1,0 +1,67 @@
+"""Every name -> factory registry of restyle, in one place, filled explicitly (never by import side effects)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from restyle.backbones.base import Backbone
+from restyle.backbones.clip_rn50 import ClipRN50Backbone
+from restyle.backbones.patches import PatchBackbone
+from restyle.backbones.vgg16 import VGG16Backbone
+from restyle.backbones.weights import download_weights, find_checkpoint
+from restyle.errors import ConfigError
+from restyle.pipelines.config import WeightsConfig
+from restyle.pipelines.objectives import GramObjective, NNFMObjective
+
+T = TypeVar("T")
+
+
+def lookup(registry: Mapping[str, T], name: str, what: str) -> T:
+    """``registry[name]``, or a ConfigError that lists the valid names."""
+    try:
+        return registry[name]
+    except KeyError:
+        raise ConfigError(f"unknown {what} {name!r}; valid: {', '.join(sorted(registry))}") from None
+
+
+def _pretrained(cls: type[Backbone], name: str) -> Callable[[WeightsConfig], Backbone]:
+    def build(weights: WeightsConfig) -> Backbone:
+        if weights.download:
+            download_weights(name)
+        return cls.from_checkpoint(find_checkpoint(name, weights.weights_dir))
+
+    return build
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    """How to build a backbone, and the loss weights that suit its feature scale."""
+
+    build: Callable[[WeightsConfig], Backbone]
+    nnfm_weight: float  # NNFM is a cosine distance (0..2), so this mostly sets the balance against content
+    gram_weight: float
+    content_weight: float  # used when this backbone computes the content loss
+
+
+BACKBONES: dict[str, BackboneEntry] = {
+    # The CLIP paper's weights: lambda_nnfm = 1e4 with the VGG content loss at 22.
+    "clip-rn50": BackboneEntry(_pretrained(ClipRN50Backbone, "clip-rn50"), 1e4, 1e4, 22.0),
+    # The CLIP paper's VGG baseline: lambda_nnfm = 200.
+    "vgg16": BackboneEntry(_pretrained(VGG16Backbone, "vgg16"), 200.0, 1e5, 22.0),
+    "patch": BackboneEntry(lambda _: PatchBackbone(), 200.0, 1e3, 22.0),
+}
+
+STYLE_OBJECTIVES: dict[str, type[NNFMObjective] | type[GramObjective]] = {
+    "nnfm": NNFMObjective,
+    "gram": GramObjective,
+}
+
+
+def content_backbone_name(style_backbone: str, requested: str) -> str:
+    """``auto`` means VGG16 (the paper's content network), except that the weight-free patch backbone stays
+    weight-free so that offline runs need no download."""
+    if requested != "auto":
+        return requested
+    return "patch" if style_backbone == "patch" else "vgg16"

@@ -1,0 +1,131 @@
+"""The command line: bad inputs exit non-zero with one line on stderr, no traceback and no output file;
+flags override config files; every command runs end to end."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from restyle.io.images import save_image
+
+from restyle import cli
+from restyle.configs import load_toml
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["restyle", *map(str, args)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> tuple[Path, Path]:
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    save_image(torch.rand(3, 32, 40), content)
+    save_image(torch.rand(3, 32, 32), style)
+    return content, style
+
+
+def _assert_clean_failure(code: int, err: str, needle: str, out: Path) -> None:
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert "Traceback" not in err
+    assert not out.exists() and not list(out.parent.glob(f"{out.stem}*"))
+
+
+def test_missing_content_file(monkeypatch, capsys, images, tmp_path) -> None:
+    _, style = images
+    out = tmp_path / "result.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", tmp_path / "missing.png", "-s", style, "-o", out, "-q")
+    _assert_clean_failure(code, err, "missing.png", out)
+
+
+def test_text_file_named_png(monkeypatch, capsys, images, tmp_path) -> None:
+    content, _ = images
+    fake = tmp_path / "fake.png"
+    fake.write_text("hello, I am not a picture\n")
+    out = tmp_path / "result.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", fake, "-o", out, "-q", "-b", "patch")
+    _assert_clean_failure(code, err, "fake.png", out)
+
+
+def test_truncated_jpeg(monkeypatch, capsys, images, tmp_path) -> None:
+    content, _ = images
+    whole = tmp_path / "whole.jpg"
+    save_image(torch.rand(3, 64, 64), whole)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    out = tmp_path / "result.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", truncated, "-o", out, "-q", "-b", "patch")
+    _assert_clean_failure(code, err, "truncated.jpg", out)
+
+
+def test_unknown_backbone(monkeypatch, capsys, images, tmp_path) -> None:
+    content, style = images
+    out = tmp_path / "result.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", out, "-b", "alexnet", "-q")
+    _assert_clean_failure(code, err, "unknown backbone 'alexnet'", out)
+
+
+def test_image_command_flags_override_config_file(monkeypatch, capsys, images, tmp_path) -> None:
+    content, style = images
+    config = tmp_path / "job.toml"
+    config.write_text('size = 24\n[optim]\niters = 5\nlr = 0.5\n[style]\nbackbone = "patch"\n')
+    out = tmp_path / "result.png"
+    code, stdout, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", out,
+                                "--config", config, "--iters", "2", "--preset", "nnfm-vgg", "-b", "patch", "-q")
+    assert code == 0, err
+    assert "wrote" in stdout
+    resolved = load_toml(tmp_path / "result.config.toml")
+    assert resolved["optim"]["iters"] == 2  # flag beats file
+    assert resolved["optim"]["lr"] == 0.5  # file beats preset default
+    assert resolved["size"] == 24
+    assert resolved["weights"]["style"] == 200.0  # preset nnfm-vgg, not overridden
+
+
+def test_render_command_writes_sheet_and_turntable(monkeypatch, capsys, assets, tmp_path) -> None:
+    sheet, turntable = tmp_path / "sheet.png", tmp_path / "spin.gif"
+    box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
+    code, _, err = run_cli(monkeypatch, capsys, "render", box, "-o", sheet, "--views", "3", "--size", "40",
+                           "--turntable", turntable, "--frames", "4")
+    assert code == 0, err
+    assert sheet.stat().st_size > 0 and turntable.stat().st_size > 0
+
+
+def test_mesh_command_runs_and_bad_mesh_fails_cleanly(monkeypatch, capsys, assets, images, tmp_path) -> None:
+    _, style = images
+    box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
+    out = tmp_path / "asset"
+    code, _, err = run_cli(monkeypatch, capsys, "mesh", box, "-s", style, "-o", out, "-b", "patch", "-p", "draft",
+                           "--iters", "2", "--texture-size", "32", "--render-size", "48", "--distance", "2", "3",
+                           "-q")
+    assert code == 0, err
+    assert (out / "BoxTextured_stylized.glb").is_file()
+    assert load_toml(out / "config.toml")["views"]["distance"] == [2.0, 3.0]
+
+    not_a_mesh = tmp_path / "notes.obj"
+    not_a_mesh.write_text("this is prose, not geometry\n")
+    code, _, err = run_cli(monkeypatch, capsys, "mesh", not_a_mesh, "-s", style, "-o", tmp_path / "x", "-q")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "notes.obj" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_weights_path_missing_is_one_line(monkeypatch, capsys, tmp_path) -> None:
+    monkeypatch.delenv("RESTYLE_WEIGHTS_DIR", raising=False)
+    code, _, err = run_cli(monkeypatch, capsys, "weights", "path", "vgg16", "--weights-dir", tmp_path)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "restyle weights download" in err
+
+
+def test_weights_list_shows_local_files(monkeypatch, capsys, random_weights_dir) -> None:
+    code, out, err = run_cli(monkeypatch, capsys, "weights", "list", "--weights-dir", random_weights_dir)
+    assert code == 0, err
+    assert str(random_weights_dir) in out and "vgg16" in out and "clip-rn50" in out
