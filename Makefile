@@ -27,11 +27,14 @@ test: $(STAMP) $(TOOLS)/node_modules/gltf-validator
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 
+# Stylise the bundled Spot mesh offline (weight-free patch backbone); results in $(OUT).
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m restyle.demo --out $(OUT)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/restyle mesh assets/meshes/spot/spot.obj \
+		-s assets/styles/vangogh_starry_night.jpg -o $(OUT) --config examples/demo_cpu.toml
+	@echo "demo results: $(OUT)/ (spot_stylized.glb, obj/, before_after.png, turntable.gif)"
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(TOOLS) out

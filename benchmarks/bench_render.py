@@ -69,6 +69,10 @@ def main() -> None:
     cameras, _ = sampler.sample(1, width=SIZE, height=SIZE)
     embree_scene(geometry)
     raster = time_it(lambda: rasterize(geometry, cameras, backend="embree"), repeats=11, warmup=2)
+    # the ray traversal alone (no torch post-processing), to separate Embree from tensor overheads
+    directions = cameras.pixel_directions().reshape(1, -1, 3).numpy()
+    eyes = cameras.eye.double().numpy()
+    traversal = time_it(lambda: embree_scene(geometry).intersect(eyes, directions), repeats=11, warmup=2)
 
     # (b) differentiable part on 4 cached views, then VGG on the same images
     cache = GBufferCache(geometry, sampler, pool_size=BATCH, width=SIZE, height=SIZE, backend="embree")
@@ -94,6 +98,7 @@ def main() -> None:
         {
             "mesh": {"faces": int(geometry.faces.shape[0]), "vertices": int(geometry.vertices.shape[0])},
             "embree_gbuffer_512": {**raster, "target_s": 0.080},
+            "embree_traversal_only_512": traversal,
             "render_fwd_bwd_4x512_tex1024": shading,
             "vgg16_relu3_3_fwd_bwd_4x512": {**network, "model": vgg_name},
             "render_over_vgg": shading["median_s"] / network["median_s"],

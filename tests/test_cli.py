@@ -79,7 +79,7 @@ def test_unknown_backbone(monkeypatch, capsys, images, tmp_path) -> None:
 def test_image_command_flags_override_config_file(monkeypatch, capsys, images, tmp_path) -> None:
     content, style = images
     config = tmp_path / "job.toml"
-    config.write_text('size = 24\n[optim]\niters = 5\nlr = 0.5\n[style]\nbackbone = "patch"\n')
+    config.write_text('size = 44\n[optim]\niters = 5\nlr = 0.5\n[style]\nbackbone = "patch"\n')
     out = tmp_path / "result.png"
     code, stdout, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", out,
                                 "--config", config, "--iters", "2", "--preset", "nnfm-vgg", "-b", "patch", "-q")
@@ -88,7 +88,7 @@ def test_image_command_flags_override_config_file(monkeypatch, capsys, images, t
     resolved = load_toml(tmp_path / "result.config.toml")
     assert resolved["optim"]["iters"] == 2  # flag beats file
     assert resolved["optim"]["lr"] == 0.5  # file beats preset default
-    assert resolved["size"] == 24
+    assert resolved["size"] == 44
     assert resolved["weights"]["style"] == 200.0  # preset nnfm-vgg, not overridden
 
 

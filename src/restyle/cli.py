@@ -221,8 +221,8 @@ def weights_list(weights_dir: Path | None = WEIGHTS_DIR) -> None:
     from restyle.backbones.weights import weights_table
 
     for row in weights_table(weights_dir):
-        where = str(row.path) if row.path else "missing"
-        typer.echo(f"{row.backbone:10s} {row.filename:40s} {row.repo_id:40s} {where}")
+        where = str(row.local_path) if row.local_path else "missing"
+        typer.echo(f"{row.backbone:10s} {row.filename:32s} {row.origin:48s} {where}")
 
 
 @weights_app.command("download")

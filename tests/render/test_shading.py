@@ -148,7 +148,7 @@ def test_multi_slot_faces_show_their_own_texture(quad: MeshGeometry) -> None:
 
 def test_texel_coverage_marks_seen_texels(quad: MeshGeometry) -> None:
     half = front_camera(size=8, half_size=0.5)  # sees only the central half of the quad
-    coverage = texel_coverage(quad, rasterize(quad, half), [(16, 16)])[0]
+    coverage = texel_coverage(quad, rasterize(quad, half), half, [(16, 16)])[0]
     assert coverage.shape == (16, 16) and coverage.dtype == torch.bool
     assert coverage[4:12, 4:12].all() and not coverage[:3].any() and not coverage[:, 13:].any()
 
@@ -159,7 +159,13 @@ def test_texture_gradients_only_reach_seen_texels(quad: MeshGeometry) -> None:
     gbuffer = rasterize(quad, cameras)
     render(quad, gbuffer, cameras, [texture], ["repeat"], Lights.ambient_only(1)).images.sum().backward()
     touched = texture.grad.abs().sum(0) > 0
-    assert torch.equal(touched, texel_coverage(quad, gbuffer, [(16, 16)])[0])
+    assert torch.equal(touched, texel_coverage(quad, gbuffer, cameras, [(16, 16)])[0])
+
+
+def test_minified_coverage_has_no_holes(quad: MeshGeometry) -> None:
+    cameras = front_camera(size=4, half_size=1.0)  # 4x4 pixels over a 16x16 texture: mip level 2
+    coverage = texel_coverage(quad, rasterize(quad, cameras), cameras, [(16, 16)])[0]
+    assert coverage.all()  # every texel feeds the coarse level the pixels sample
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -197,7 +203,7 @@ def test_inverse_rendering_recovers_a_texture(cube: MeshGeometry) -> None:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    covered = texel_coverage(cube, cache.gbuffer, [CUBE_TEXTURE_SHAPE])[0]
+    covered = texel_coverage(cube, cache.gbuffer, cache.cameras, [CUBE_TEXTURE_SHAPE])[0]
     assert covered.float().mean() > 0.9
     assert _psnr(texture.detach()[:, covered], target[:, covered]) >= 30.0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from restyle.backbones.base import Backbone, Features
+from restyle.backbones.base import MIN_IMAGE_SIZE, Backbone, Features
 from restyle.configs import option
 from restyle.errors import ConfigError
 from restyle.io.images import load_image, resize_long_side, save_image
@@ -136,7 +136,12 @@ def _check_inputs(config: ImageConfig) -> tuple[Path, list[Path], Path]:
 
 
 def _load(path: Path, size: int, device: torch.device) -> torch.Tensor:
-    return resize_long_side(load_image(path), size).unsqueeze(0).to(device)
+    image = resize_long_side(load_image(path), size)
+    if min(image.shape[-2:]) < MIN_IMAGE_SIZE:
+        height, width = image.shape[-2:]
+        raise ConfigError(f"{path}: {height}x{width} at size {size} is below the {MIN_IMAGE_SIZE}-pixel minimum; "
+                          "use a larger --size")
+    return image.unsqueeze(0).to(device)
 
 
 def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult:
@@ -159,6 +164,7 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
     style_objective = lookup(STYLE_OBJECTIVES, config.style.method, "style method").from_styles(
         nets.style, styles, config.style.style_taps,
         chunk_size=config.style.nnfm_chunk, smoothing=config.style.smoothing,
+        max_style_vectors=config.style.max_style_vectors, seed=config.optim.seed,
     )
     with torch.no_grad():
         content_targets = nets.content(content, config.style.content_taps)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restyle.backbones.base import Backbone
+from restyle.backbones.base import MIN_IMAGE_SIZE, Backbone
 from restyle.configs import option
 from restyle.errors import ConfigError, InputError
 from restyle.io.atomic import atomic_path
@@ -169,6 +169,8 @@ def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
         raise ConfigError("no output folder given (use -o OUTDIR)")
     if config.output.exists() and not config.output.is_dir():
         raise ConfigError(f"{config.output}: output must be a folder, and this is a file")
+    if config.render.render_size < MIN_IMAGE_SIZE:
+        raise ConfigError(f"render.render_size must be at least {MIN_IMAGE_SIZE} pixels (the backbones need it)")
     refuse_overwriting_inputs([config.output], [config.mesh, *config.styles])
     return config.mesh, list(config.styles), config.output
 
@@ -253,7 +255,9 @@ class MeshJob:
         self.params = torch.nn.ModuleList([ResidualTexture(t) for t in originals]).to(self.device)
         self.coverage = [
             c.to(self.device)
-            for c in texel_coverage(self.geometry, self.views.gbuffer, [t.shape[-2:] for t in originals], self.wraps)
+            for c in texel_coverage(
+                self.geometry, self.views.gbuffer, self.views.cameras, [t.shape[-2:] for t in originals], self.wraps
+            )
         ]
         self.palette = resolve_palette(
             config.palette.source, [s[0] for s in self.styles], k=config.palette.colors, seed=config.optim.seed
@@ -262,7 +266,8 @@ class MeshJob:
             self.palette = self.palette.to(self.device)
         self.style_objective: StyleObjective = lookup(STYLE_OBJECTIVES, config.style.method, "style method") \
             .from_styles(self.nets.style, self.styles, style_taps,
-                         chunk_size=config.style.nnfm_chunk, smoothing=config.style.smoothing)
+                         chunk_size=config.style.nnfm_chunk, smoothing=config.style.smoothing,
+                         max_style_vectors=config.style.max_style_vectors, seed=config.optim.seed)
         self.optimizer = torch.optim.Adam(self.params.parameters(), lr=config.optim.lr)
         self.style_pick = random.Random(config.optim.seed)  # which style image is the background of each view
         self.metrics = MetricsLog()

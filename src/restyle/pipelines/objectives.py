@@ -33,6 +33,13 @@ def _weights_for(mask: torch.Tensor | None, feature_map: torch.Tensor) -> torch.
     return resized.flatten(1)
 
 
+def _subsample(vectors: torch.Tensor, limit: int, generator: torch.Generator) -> torch.Tensor:
+    if limit <= 0 or vectors.shape[0] <= limit:
+        return vectors
+    keep = torch.randperm(vectors.shape[0], generator=generator)[:limit]
+    return vectors[keep.to(vectors.device)]
+
+
 @dataclass
 class NNFMObjective:
     """Nearest-neighbour feature matching against the concatenated features of every style image."""
@@ -45,13 +52,26 @@ class NNFMObjective:
     @classmethod
     @torch.no_grad()
     def from_styles(
-        cls, backbone: Backbone, styles: Sequence[torch.Tensor], taps: Sequence[str], **options: object
+        cls,
+        backbone: Backbone,
+        styles: Sequence[torch.Tensor],
+        taps: Sequence[str],
+        *,
+        chunk_size: int = 4096,
+        smoothing: float | None = None,
+        max_style_vectors: int = 0,
+        seed: int = 0,
     ) -> NNFMObjective:
+        """Extract every style image's features at ``taps``; a set larger than ``max_style_vectors`` (0: no
+        limit) keeps a seeded random subset, which bounds the matching cost for fine-scale layers."""
         per_image = [backbone(style, taps).maps for style in styles]
+        generator = torch.Generator().manual_seed(seed)
         sets = tuple(
-            torch.cat([flatten_maps(maps[i]).flatten(0, 1) for maps in per_image]) for i in range(len(taps))
+            _subsample(torch.cat([flatten_maps(maps[i]).flatten(0, 1) for maps in per_image]),
+                       max_style_vectors, generator)
+            for i in range(len(taps))
         )
-        return cls(tuple(taps), sets, **options)  # type: ignore[arg-type]
+        return cls(tuple(taps), sets, chunk_size, smoothing)
 
     def __call__(self, features: Features, mask: torch.Tensor | None = None) -> torch.Tensor:
         losses = [
@@ -79,6 +99,7 @@ class GramObjective:
     def from_styles(
         cls, backbone: Backbone, styles: Sequence[torch.Tensor], taps: Sequence[str], **_: object
     ) -> GramObjective:
+        """Mean Gram matrix over the style images at each tap (NNFM-only options are ignored)."""
         per_image = [backbone(style, taps).maps for style in styles]
         targets = tuple(
             torch.stack([gram_matrix(maps[i])[0] for maps in per_image]).mean(0) for i in range(len(taps))

@@ -34,6 +34,9 @@ class MeshGeometry:
         face_normals: ``[F, 3]`` float32 unit geometric normals (derived).
         uv_jacobian: ``[F, 2, 3]`` float32 d(uv)/d(position) within each face's plane (derived); zero for
             faces whose positions or UVs are degenerate.
+        face_attributes: ``[F, 33]`` per face, side by side (derived): the 3 corners' position, normal and uv
+            (``[3, 8]`` flattened), the face normal (3) and the flattened UV Jacobian (6). The renderer
+            fetches everything it needs about a pixel's face with this one gather.
     """
 
     vertices: Tensor
@@ -43,11 +46,16 @@ class MeshGeometry:
     face_slot: Tensor
     face_normals: Tensor = field(init=False, repr=False)
     uv_jacobian: Tensor = field(init=False, repr=False)
+    face_attributes: Tensor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_geometry(self.vertices, self.faces, self.uv, self.normals, self.face_slot)
         self.face_normals = _face_normals(self.vertices, self.faces)
         self.uv_jacobian = _uv_jacobian(self.vertices, self.faces, self.uv)
+        corners = torch.cat((self.vertices, self.normals, self.uv), dim=1)[self.faces]  # [F, 3, 8]
+        self.face_attributes = torch.cat(
+            (corners.reshape(-1, 24), self.face_normals, self.uv_jacobian.reshape(-1, 6)), dim=1
+        )
 
     @classmethod
     def from_arrays(

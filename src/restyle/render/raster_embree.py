@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ from embreex.mesh_construction import TriangleMesh
 
 from restyle.render.camera import Cameras
 from restyle.render.geometry import MeshGeometry
-from restyle.render.raster import GBuffer, make_gbuffer
+from restyle.render.raster import GBuffer
 
 
 class _EmbreeScene:
@@ -26,16 +27,23 @@ class _EmbreeScene:
         self.scene = rtcore_scene.EmbreeScene()
         TriangleMesh(self.scene, vertices.astype(np.float32), geometry.faces.detach().cpu().numpy().astype(np.int32))
 
-    def intersect(self, eyes: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Closest hits of rays from ``eyes [B, 3]`` along unit ``directions [B, P, 3]``:
-        ``([B*P] face id or -1, [B*P, 3] barycentrics)``."""
+    def intersect(self, eyes: np.ndarray, directions: np.ndarray) -> _Hits:
+        """Closest hits of the rays from ``eyes [B, 3]`` along ``directions [B, P, 3]`` (any length)."""
         local_eyes = (eyes - self.origin).astype(np.float32)
         origins = np.repeat(local_eyes, directions.shape[1], axis=0)
         result = self.scene.run(origins, directions.reshape(-1, 3).astype(np.float32), output=1)
-        u, v = result["u"], result["v"]
-        # Embree's (u, v) weight corners 1 and 2: P = (1 - u - v) v0 + u v1 + v v2
-        bary = np.stack((1.0 - u - v, u, v), axis=1)
-        return result["primID"].astype(np.int64), bary
+        return _Hits(result["primID"].astype(np.int64), result["u"], result["v"], result["tfar"])
+
+
+@dataclass
+class _Hits:
+    """Embree's answer for ``N`` rays: ``face [N]`` (-1 miss), ``(u, v) [N]`` weights of corners 1 and 2
+    (``P = (1 - u - v) v0 + u v1 + v v2``), ``t [N]`` ray parameter of the hit (in direction lengths)."""
+
+    face: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    t: np.ndarray
 
 
 # Built once per geometry object and reused by every step; dropped when the geometry is garbage collected.
@@ -51,14 +59,21 @@ def embree_scene(geometry: MeshGeometry) -> _EmbreeScene:
 
 
 def rasterize_embree(geometry: MeshGeometry, cameras: Cameras) -> GBuffer:
-    """G-buffer of ``geometry`` seen by ``cameras``; rays through pixel centres, on ``cameras.device``."""
+    """G-buffer of ``geometry`` seen by ``cameras``; rays through pixel centres, on ``cameras.device``.
+
+    Done in NumPy straight from Embree's output: the ray directions have a view-space z of -1, so the
+    hit's ray parameter is already the view depth, and no per-pixel gather is needed.
+    """
     cpu_cameras = cameras.to("cpu")
-    directions = cpu_cameras.pixel_directions()  # [B, H, W, 3]
-    directions = directions / directions.norm(dim=-1, keepdim=True)
-    face, bary = embree_scene(geometry).intersect(
-        cpu_cameras.eye.double().numpy(), directions.reshape(cameras.batch_size, -1, 3).numpy()
-    )
+    directions = cpu_cameras.pixel_directions().reshape(cameras.batch_size, -1, 3).numpy()
+    hits = embree_scene(geometry).intersect(cpu_cameras.eye.double().numpy(), directions)
+    hit = hits.face >= 0
+    bary = np.stack((1.0 - hits.u - hits.v, hits.u, hits.v), axis=1) * hit[:, None]
     shape = (cameras.batch_size, cameras.height, cameras.width)
-    tri_id = torch.from_numpy(face).reshape(shape)
-    bary_t = torch.from_numpy(bary).reshape(*shape, 3)
-    return make_gbuffer(geometry, cpu_cameras, tri_id, bary_t).to(cameras.device)
+    gbuffer = GBuffer(
+        torch.from_numpy(hits.face).reshape(shape),
+        torch.from_numpy(bary.astype(np.float32)).reshape(*shape, 3),
+        torch.from_numpy(np.where(hit, hits.t, 0.0).astype(np.float32)).reshape(shape),
+        torch.from_numpy(hit.astype(np.float32)).reshape(shape[0], 1, *shape[1:]),
+    )
+    return gbuffer.to(cameras.device)

@@ -113,21 +113,22 @@ def surface_samples(
     geometry: MeshGeometry, gbuffer: GBuffer, cameras: Cameras, *, two_sided: bool = True
 ) -> SurfaceSamples:
     """Interpolate geometry at every covered pixel of ``gbuffer`` (made by ``cameras`` at its size)."""
-    batch_size, height, width = gbuffer.shape
-    pixel, face, bary = gbuffer.hits()
-    batch = pixel // (height * width)
-    position = interpolate_at(geometry.vertices, geometry.faces, face, bary)
-    face_normal = geometry.face_normals[face]
-    to_point = position - cameras.eye[batch]
-    normal = F.normalize(interpolate_at(geometry.normals, geometry.faces, face, bary), dim=1, eps=_EPS)
-    if two_sided:
-        facing_away = (face_normal * to_point).sum(dim=1, keepdim=True) > 0
-        normal = torch.where(facing_away, -normal, normal)
-    uv = interpolate_at(geometry.uv, geometry.faces, face, bary)
-    depth = gbuffer.depth.reshape(-1)[pixel]
-    uv_grad = _uv_derivatives(
-        geometry.uv_jacobian[face], face_normal, to_point, depth, cameras.resized(width, height), batch
-    )
+    _, height, width = gbuffer.shape
+    with torch.no_grad():  # the geometry is fixed: nothing here needs a gradient
+        pixel, face, bary = gbuffer.hits()
+        batch = pixel // (height * width)
+        # a single gather of packed per-face data: at 512^2, gathers over ~10^5..10^6 pixels dominate here
+        per_face = geometry.face_attributes[face]  # [N, 33]
+        corners = per_face[:, :24].reshape(-1, 3, 8)
+        position, smooth_normal, uv = torch.bmm(bary[:, None, :], corners)[:, 0].split((3, 3, 2), dim=1)
+        face_normal, jacobian = per_face[:, 24:27], per_face[:, 27:].reshape(-1, 2, 3)
+        to_point = position - cameras.eye[batch]
+        normal = F.normalize(smooth_normal, dim=1, eps=_EPS)
+        if two_sided:
+            facing_away = (face_normal * to_point).sum(dim=1, keepdim=True) > 0
+            normal = torch.where(facing_away, -normal, normal)
+        depth = gbuffer.depth.reshape(-1)[pixel]
+        uv_grad = _uv_derivatives(jacobian, face_normal, to_point, depth, cameras.resized(width, height), batch)
     return SurfaceSamples(pixel, batch, position, normal, uv, uv_grad, geometry.face_slot[face])
 
 
@@ -231,36 +232,29 @@ def _check_render_inputs(gbuffer: GBuffer, textures: Sequence[Tensor], wraps: Se
 def texel_coverage(
     geometry: MeshGeometry,
     gbuffer: GBuffer,
+    cameras: Cameras,
     texture_shapes: Sequence[tuple[int, int]],
     wraps: Sequence[str] | None = None,
+    *,
+    views_per_pass: int = 8,
 ) -> list[Tensor]:
-    """Per slot, a bool ``[Ht, Wt]`` map of the texels some covered pixel's full-resolution bilinear footprint
-    touches (the texels that receive gradient at mip level 0). ``wraps`` defaults to REPEAT for every slot."""
+    """Per slot, a bool ``[Ht, Wt]`` map of the texels that any view of ``gbuffer`` sends gradient to.
+
+    Found by back-propagating a render of grey probe textures, so it matches the sampler exactly, mip
+    levels included: a minified view covers the whole footprint of its coarse texels, not a sparse set of
+    level-0 taps. ``wraps`` defaults to REPEAT for every slot.
+    """
     wraps = list(wraps) if wraps is not None else ["repeat"] * len(texture_shapes)
-    pixel, face, bary = gbuffer.hits()
-    uv = interpolate_at(geometry.uv, geometry.faces, face, bary)
-    slot = geometry.face_slot[face]
-    coverage = []
-    for index, ((height, width), wrap) in enumerate(zip(texture_shapes, wraps, strict=True)):
-        check_wrap(wrap)
-        seen = torch.zeros(height, width, dtype=torch.bool, device=pixel.device)
-        slot_uv = uv[slot == index]
-        x = slot_uv[:, 0] * width - 0.5
-        y = (1 - slot_uv[:, 1]) * height - 0.5
-        for dx in (0, 1):
-            for dy in (0, 1):
-                # a tap with zero bilinear weight (sample exactly on a texel centre) sends no gradient
-                weight = (x - torch.floor(x) if dx else 1 - (x - torch.floor(x))) * (
-                    y - torch.floor(y) if dy else 1 - (y - torch.floor(y))
-                )
-                taps = weight > 0
-                cols = _wrap_index(torch.floor(x[taps]).long() + dx, width, wrap)
-                rows = _wrap_index(torch.floor(y[taps]).long() + dy, height, wrap)
-                seen[rows, cols] = True
-        coverage.append(seen)
-    return coverage
-
-
-def _wrap_index(index: Tensor, size: int, wrap: str) -> Tensor:
-    # mirrors the two samplers in restyle.render.texture.WRAPS
-    return torch.remainder(index, size) if wrap == "repeat" else index.clamp(0, size - 1)
+    device = gbuffer.tri_id.device
+    probes = [torch.full((3, h, w), 0.5, device=device, requires_grad=True) for h, w in texture_shapes]
+    supersample = gbuffer.shape[1] // cameras.height
+    for start in range(0, gbuffer.shape[0], views_per_pass):
+        index = list(range(start, min(start + views_per_pass, gbuffer.shape[0])))
+        lights = Lights.ambient_only(len(index), device=device)
+        out = render(geometry, gbuffer.select(index), cameras.select(index), probes, wraps, lights,
+                     supersample=supersample)
+        out.images.sum().backward()
+    return [
+        probe.grad.abs().sum(0) > 0 if probe.grad is not None else torch.zeros(probe.shape[1:], dtype=torch.bool)
+        for probe in probes
+    ]
