@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "assets"
+VALIDATOR = REPO / ".tools" / "node_modules" / "gltf-validator"
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +50,28 @@ def random_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dict (``visual.*`` plus a text key that loaders must ignore). Use with
     ``find_checkpoint(name, weights_dir=random_weights_dir)`` to exercise the real loading path.
     """
-    from restyle.backbones.clip_rn50 import ClipRN50Backbone
-    from restyle.backbones.vgg16 import VGG16Backbone
+    from restyle.backbones.testing import write_random_checkpoints
 
-    folder = tmp_path_factory.mktemp("weights")
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(20220809)
-    vgg_state = dict(VGG16Backbone().state_dict())
-    vgg_state["classifier.6.weight"] = torch.zeros(10, 8)
-    vgg_state["classifier.6.bias"] = torch.zeros(10)
-    torch.save(vgg_state, folder / "vgg16-397923af.pth")
-    clip_state = dict(ClipRN50Backbone().state_dict())
-    clip_state["logit_scale"] = torch.tensor(4.6052)
-    torch.save(clip_state, folder / "open_clip_pytorch_model.bin")
-    torch.random.set_rng_state(generator_state)
-    return folder
+    return write_random_checkpoints(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def gltf_validator() -> Callable[[Path], dict]:
+    """``validate(path) -> report``: the Khronos glTF validator's JSON report of a .glb/.gltf file.
+
+    Skipped only where node itself is missing; with node present, a validator that `make test` failed to
+    install is an error, not a silent skip.
+    """
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed, so the Khronos glTF validator cannot run")
+    if not VALIDATOR.is_dir():
+        pytest.fail(f"{VALIDATOR} missing: run `npm install --prefix .tools gltf-validator` (make test does)")
+    script = REPO / "tests" / "io" / "validate_gltf.mjs"
+
+    def validate(path: Path) -> dict:
+        completed = subprocess.run(
+            ["node", str(script), str(path), str(VALIDATOR)], capture_output=True, text=True, check=True, timeout=60
+        )
+        return json.loads(completed.stdout)
+
+    return validate

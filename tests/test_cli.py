@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from restyle.io.images import save_image
 
 from restyle import cli
 from restyle.configs import load_toml
+from restyle.io.images import save_image
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from restyle.io.images import load_image, save_image
 
 from restyle.api import stylize_image
 from restyle.configs import load_toml
 from restyle.errors import ConfigError, InputError, WeightsMissingError
+from restyle.io.images import load_image, save_image
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from restyle.io.images import load_image, save_image
 
 from restyle.api import stylize_mesh
 from restyle.configs import apply_overrides, load_toml
 from restyle.errors import ConfigError, InputError
+from restyle.io.images import load_image, save_image
 from restyle.io.meshes import load_mesh
 from restyle.pipelines.mesh import MESH_PRESETS, Interrupted, MeshConfig, MeshJob
 
@@ -73,6 +73,22 @@ def test_outputs_reload_with_identical_geometry(box, style, tmp_path) -> None:
     reloaded = load_mesh(result.glb).slots[0].image
     assert reloaded.shape[:2] == tuple(result.textures[0].shape[-2:])
     assert np.abs(reloaded - result.textures[0].permute(1, 2, 0).numpy()).max() < 1.5 / 255
+
+
+@pytest.mark.parametrize(
+    "relative", ["spot/spot.obj", "box_textured/BoxTextured.glb", "spider/spider.obj"]
+)
+def test_stylised_bundled_assets_validate_and_keep_their_geometry(
+    assets, style, tmp_path, gltf_validator, relative
+) -> None:
+    source_path = assets / "meshes" / relative
+    result = stylize_mesh(source_path, [style], tmp_path / "out", **_merge(TINY, {"style": {"backbone": "patch"}}))
+    report = gltf_validator(result.glb)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"][:5]
+    source, again = load_mesh(source_path), load_mesh(result.glb)
+    np.testing.assert_array_equal(again.vertices, source.vertices)
+    np.testing.assert_array_equal(again.faces, source.faces)
+    np.testing.assert_allclose(again.uv, source.uv, rtol=0, atol=2.0**-23)  # glTF's v flip rounds in float32
 
 
 def test_stylisation_changes_the_texture_and_lowers_the_style_loss(box, style, tmp_path) -> None:
