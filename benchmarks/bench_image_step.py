@@ -7,6 +7,7 @@ Run: .venv/bin/python benchmarks/bench_image_step.py [--backbone vgg16|clip-rn50
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from restyle.backbones.testing import write_random_checkpoints
 from restyle.configs import resolve
 from restyle.io.images import load_image, resize_long_side
 from restyle.pipelines import image as pipeline
+from restyle.pipelines.networks import build_networks, build_style_objective, resolve_taps
 from restyle.pipelines.objectives import content_objective
-from restyle.pipelines.registry import STYLE_OBJECTIVES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,12 +44,9 @@ def main() -> None:
 def measure(config: pipeline.ImageConfig, repeats: int) -> dict:
     content = resize_long_side(load_image(REPO / "assets/content/cc0_chelsea_cat.png"), config.size)[None]
     style = resize_long_side(load_image(REPO / "assets/styles/vangogh_starry_night.jpg"), config.size)[None]
-    nets = pipeline._build_networks(config, torch.device("cpu"))
-    config = pipeline._resolve_taps(config, nets)
-    objective = STYLE_OBJECTIVES[config.style.method].from_styles(
-        nets.style, [style], config.style.style_taps, chunk_size=config.style.nnfm_chunk,
-        max_style_vectors=config.style.max_style_vectors,
-    )
+    nets = build_networks(config.style, config.pretrained, torch.device("cpu"))
+    config = dataclasses.replace(config, style=resolve_taps(config.style, nets))
+    objective = build_style_objective(config.style, nets, [style], seed=0)
     targets = nets.content(content, config.style.content_taps)
     image = content.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([image], lr=config.optim.lr)

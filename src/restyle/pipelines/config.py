@@ -27,8 +27,9 @@ class StyleConfig:
     style_taps: tuple[str, ...] | None = option(None, help="Style layers (default: the backbone's).")
     content_taps: tuple[str, ...] | None = option(None, help="Content layers (default: the content backbone's).")
     nnfm_chunk: int = option(4096, help="NNFM matching chunk (target vectors per block); bounds memory.")
-    max_style_vectors: int = option(
-        16384, help="NNFM style vectors kept per layer (a seeded random subset of larger sets; 0: all)."
+    max_style_vectors: int | None = option(
+        None, help="NNFM style vectors kept per layer: a seeded random subset of larger sets bounds the matching "
+        "cost (0: all; default: the backbone's)."
     )
     smoothing: float | None = option(
         None, help="NNFM softmax smoothing temperature over channels (the CLIP paper's); none to disable."

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from restyle.backbones.base import MIN_IMAGE_SIZE, Backbone, Features
+from restyle.backbones.base import MIN_IMAGE_SIZE, Features
 from restyle.configs import option
 from restyle.errors import ConfigError
 from restyle.io.images import load_image, resize_long_side, save_image
@@ -33,8 +33,14 @@ from restyle.pipelines.loop import (
     weighted_total,
     write_config,
 )
+from restyle.pipelines.networks import (
+    Networks,
+    build_networks,
+    build_style_objective,
+    resolve_loss_defaults,
+    resolve_taps,
+)
 from restyle.pipelines.objectives import StyleObjective, content_objective
-from restyle.pipelines.registry import BACKBONES, STYLE_OBJECTIVES, content_backbone_name, lookup
 
 
 @dataclass
@@ -82,46 +88,10 @@ def sidecar_paths(output: Path) -> tuple[Path, Path]:
     return output.with_suffix(".config.toml"), output.with_suffix(".metrics.jsonl")
 
 
-@dataclass
-class _Networks:
-    style: Backbone
-    content: Backbone
-
-
-def _build_networks(config: ImageConfig, device: torch.device) -> _Networks:
-    style_name = config.style.backbone
-    content_name = content_backbone_name(style_name, config.style.content_backbone)
-    style = lookup(BACKBONES, style_name, "backbone").build(config.pretrained)
-    content = style if content_name == style_name else lookup(BACKBONES, content_name, "backbone").build(
-        config.pretrained
-    )
-    return _Networks(style.to(device).eval(), content.to(device).eval())
-
-
 def resolve_defaults(config: ImageConfig) -> ImageConfig:
-    """Fill every "backbone default" (None) with the number or layers actually used."""
-    style_entry = lookup(BACKBONES, config.style.backbone, "backbone")
-    lookup(STYLE_OBJECTIVES, config.style.method, "style method")
-    content_name = content_backbone_name(config.style.backbone, config.style.content_backbone)
-    content_entry = lookup(BACKBONES, content_name, "content backbone")
-    style_weight = style_entry.nnfm_weight if config.style.method == "nnfm" else style_entry.gram_weight
-    weights = dataclasses.replace(
-        config.weights,
-        style=config.weights.style if config.weights.style is not None else style_weight,
-        content=config.weights.content if config.weights.content is not None else content_entry.content_weight,
-    )
-    return dataclasses.replace(config, weights=weights)
-
-
-def _resolve_taps(config: ImageConfig, nets: _Networks) -> ImageConfig:
-    default_style = nets.style.gram_taps if config.style.method == "gram" else nets.style.style_taps
-    style = dataclasses.replace(
-        config.style,
-        content_backbone=content_backbone_name(config.style.backbone, config.style.content_backbone),
-        style_taps=config.style.style_taps or default_style,
-        content_taps=config.style.content_taps or nets.content.content_taps,
-    )
-    return dataclasses.replace(config, style=style)
+    """Fill every "backbone default" (None) with the value actually used."""
+    style, weights = resolve_loss_defaults(config.style, config.weights)
+    return dataclasses.replace(config, style=style, weights=weights)
 
 
 def _check_inputs(config: ImageConfig) -> tuple[Path, list[Path], Path]:
@@ -156,16 +126,12 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
 
     content = _load(content_path, config.size, device)
     styles = [_load(p, config.style_size or config.size, device) for p in style_paths]
-    nets = _build_networks(config, device)
-    config = _resolve_taps(config, nets)
+    nets = build_networks(config.style, config.pretrained, device)
+    config = dataclasses.replace(config, style=resolve_taps(config.style, nets))
     palette = resolve_palette(config.palette.source, [s[0] for s in styles], k=config.palette.colors,
                               seed=config.optim.seed)
 
-    style_objective = lookup(STYLE_OBJECTIVES, config.style.method, "style method").from_styles(
-        nets.style, styles, config.style.style_taps,
-        chunk_size=config.style.nnfm_chunk, smoothing=config.style.smoothing,
-        max_style_vectors=config.style.max_style_vectors, seed=config.optim.seed,
-    )
+    style_objective = build_style_objective(config.style, nets, styles, seed=config.optim.seed)
     with torch.no_grad():
         content_targets = nets.content(content, config.style.content_taps)
 
@@ -183,8 +149,7 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
         optimizer.step()
         image.project()
         info = StepInfo(step + 1, config.optim.iters, lr, as_floats(terms, total))
-        if (step + 1) % config.optim.log_every == 0 or step + 1 == config.optim.iters:
-            metrics.add(info)
+        metrics.record(info, config.optim.log_every)
         if on_step is not None:
             on_step(info)
 
@@ -198,7 +163,7 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
 
 def _loss_terms(
     config: ImageConfig,
-    nets: _Networks,
+    nets: Networks,
     style_objective: StyleObjective,
     content_targets: Features,
     palette: torch.Tensor | None,

@@ -49,8 +49,10 @@ class MetricsLog:
 
     entries: list[dict[str, float]] = field(default_factory=list)
 
-    def add(self, info: StepInfo) -> None:
-        self.entries.append({"step": info.step, "lr": info.lr, **info.losses})
+    def record(self, info: StepInfo, every: int) -> None:
+        """Keep every ``every``-th step, and always the last one."""
+        if info.step % every == 0 or info.step == info.total:
+            self.entries.append({"step": info.step, "lr": info.lr, **info.losses})
 
     def write(self, path: Path) -> None:
         write_text_atomic(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))

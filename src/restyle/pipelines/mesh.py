@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restyle.backbones.base import MIN_IMAGE_SIZE, Backbone
+from restyle.backbones.base import MIN_IMAGE_SIZE
 from restyle.configs import option
 from restyle.errors import ConfigError, InputError
 from restyle.io.atomic import atomic_path
@@ -45,9 +45,9 @@ from restyle.pipelines.loop import (
     weighted_total,
     write_config,
 )
-from restyle.pipelines.objectives import StyleObjective, content_objective
+from restyle.pipelines.networks import build_networks, build_style_objective, resolve_loss_defaults, resolve_taps
+from restyle.pipelines.objectives import content_objective
 from restyle.pipelines.preview import contact_sheet, turntable_frames, write_turntable
-from restyle.pipelines.registry import BACKBONES, STYLE_OBJECTIVES, content_backbone_name, lookup
 from restyle.pipelines.render_asset import geometry_and_textures
 from restyle.render.shading import RenderOutput, ShadingConfig, render, texel_coverage
 from restyle.render.views import GBufferCache, ViewConfig, ViewSampler
@@ -143,21 +143,11 @@ class Interrupted(KeyboardInterrupt):
 
 
 def resolve_defaults(config: MeshConfig) -> MeshConfig:
-    """Fill every "backbone default" (None) with the number actually used."""
+    """Fill every "backbone default" (None) with the value actually used."""
     if config.text is not None:
         raise ConfigError("--text (CLIPstyler text-driven stylisation) is not available yet; give -s STYLE")
-    style_entry = lookup(BACKBONES, config.style.backbone, "backbone")
-    lookup(STYLE_OBJECTIVES, config.style.method, "style method")
-    content_name = content_backbone_name(config.style.backbone, config.style.content_backbone)
-    content_entry = lookup(BACKBONES, content_name, "content backbone")
-    style_weight = style_entry.nnfm_weight if config.style.method == "nnfm" else style_entry.gram_weight
-    weights = dataclasses.replace(
-        config.weights,
-        style=config.weights.style if config.weights.style is not None else style_weight,
-        content=config.weights.content if config.weights.content is not None else content_entry.content_weight,
-    )
-    style = dataclasses.replace(config.style, content_backbone=content_name)
-    return dataclasses.replace(config, weights=weights, style=style)
+    style, weights = resolve_loss_defaults(config.style, config.weights)
+    return dataclasses.replace(config, style=style, weights=weights)
 
 
 def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
@@ -203,22 +193,6 @@ def _resized(textures: list[torch.Tensor], size: int, device: torch.device) -> l
     return [resize_long_side(t, size).clamp(0, 1).to(device) for t in textures]
 
 
-@dataclass
-class _Networks:
-    style: Backbone
-    content: Backbone
-
-
-def _build_networks(config: MeshConfig, device: torch.device) -> _Networks:
-    style = lookup(BACKBONES, config.style.backbone, "backbone").build(config.pretrained)
-    content_name = config.style.content_backbone
-    if content_name == config.style.backbone:
-        content = style
-    else:
-        content = lookup(BACKBONES, content_name, "backbone").build(config.pretrained)
-    return _Networks(style.to(device).eval(), content.to(device).eval())
-
-
 # --------------------------------------------------------------------------------------------- the job
 
 
@@ -234,14 +208,8 @@ class MeshJob:
 
         self.mesh = load_mesh(mesh_path, unwrap=config.unwrap)
         self.styles = [_square_style(p, size, self.device) for p in style_paths]
-        self.nets = _build_networks(config, self.device)
-        style_taps = config.style.style_taps or (
-            self.nets.style.gram_taps if config.style.method == "gram" else self.nets.style.style_taps
-        )
-        content_taps = config.style.content_taps or self.nets.content.content_taps
-        self.config = config = dataclasses.replace(
-            config, style=dataclasses.replace(config.style, style_taps=style_taps, content_taps=content_taps)
-        )
+        self.nets = build_networks(config.style, config.pretrained, self.device)
+        self.config = config = dataclasses.replace(config, style=resolve_taps(config.style, self.nets))
         self.background = _background(config.render.background, self.styles[0][0])
 
         geometry, originals, self.wraps = geometry_and_textures(self.mesh)
@@ -264,10 +232,7 @@ class MeshJob:
         )
         if self.palette is not None:
             self.palette = self.palette.to(self.device)
-        self.style_objective: StyleObjective = lookup(STYLE_OBJECTIVES, config.style.method, "style method") \
-            .from_styles(self.nets.style, self.styles, style_taps,
-                         chunk_size=config.style.nnfm_chunk, smoothing=config.style.smoothing,
-                         max_style_vectors=config.style.max_style_vectors, seed=config.optim.seed)
+        self.style_objective = build_style_objective(config.style, self.nets, self.styles, seed=config.optim.seed)
         self.optimizer = torch.optim.Adam(self.params.parameters(), lr=config.optim.lr)
         self.style_pick = random.Random(config.optim.seed)  # which style image is the background of each view
         self.metrics = MetricsLog()
@@ -336,8 +301,7 @@ class MeshJob:
         self.step_count += 1
         self._rng_at_step_start = None
         info = StepInfo(self.step_count, self.config.optim.iters, lr, as_floats(terms, total))
-        if self.step_count % self.config.optim.log_every == 0 or self.step_count == self.config.optim.iters:
-            self.metrics.add(info)
+        self.metrics.record(info, self.config.optim.log_every)
         return info
 
     # -- resumable state -----------------------------------------------------------------------------

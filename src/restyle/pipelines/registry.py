@@ -43,14 +43,16 @@ class BackboneEntry:
     nnfm_weight: float  # NNFM is a cosine distance (0..2), so this mostly sets the balance against content
     gram_weight: float
     content_weight: float  # used when this backbone computes the content loss
+    max_style_vectors: int  # NNFM style-set size per layer; matching cost grows with it times the target size
 
 
 BACKBONES: dict[str, BackboneEntry] = {
     # The CLIP paper's weights: lambda_nnfm = 1e4 with the VGG content loss at 22.
-    "clip-rn50": BackboneEntry(_pretrained(ClipRN50Backbone, "clip-rn50"), 1e4, 1e4, 22.0),
+    "clip-rn50": BackboneEntry(_pretrained(ClipRN50Backbone, "clip-rn50"), 1e4, 1e4, 22.0, 16384),
     # The CLIP paper's VGG baseline: lambda_nnfm = 200.
-    "vgg16": BackboneEntry(_pretrained(VGG16Backbone, "vgg16"), 200.0, 1e5, 22.0),
-    "patch": BackboneEntry(lambda _: PatchBackbone(), 200.0, 1e3, 22.0),
+    "vgg16": BackboneEntry(_pretrained(VGG16Backbone, "vgg16"), 200.0, 1e5, 22.0, 16384),
+    # Patch features are full-resolution and redundant: a smaller style set keeps CPU steps short.
+    "patch": BackboneEntry(lambda _: PatchBackbone(), 200.0, 1e3, 22.0, 4096),
 }
 
 STYLE_OBJECTIVES: dict[str, type[NNFMObjective] | type[GramObjective]] = {
