@@ -15,9 +15,16 @@ import typer
 
 from restyle.configs import help_of
 from restyle.errors import RestyleError
-from restyle.pipelines.config import LossWeights, OptimConfig, PaletteConfig, StyleConfig, WeightsConfig
-from restyle.pipelines.mesh import OutputConfig, RenderConfig
-from restyle.pipelines.render_asset import RenderAssetConfig
+from restyle.pipelines.config import (
+    LossWeights,
+    OptimConfig,
+    OutputConfig,
+    PaletteConfig,
+    RenderAssetConfig,
+    RenderConfig,
+    StyleConfig,
+    WeightsConfig,
+)
 
 app = typer.Typer(
     add_completion=False,

@@ -1,4 +1,6 @@
-"""Config dataclasses shared by the pipelines: style, losses, palette, optimiser, weights.
+"""Config dataclasses of the pipelines: style, losses, palette, optimiser, weights, renders, outputs.
+
+This module imports nothing heavy, so that the CLI can build its help from it quickly.
 
 Each field's help text is what ``restyle ... --help`` shows. ``None`` on a loss weight means "the backbone's
 recommended value" (see ``restyle.registry.BACKBONES``); the resolved number is written to ``config.toml``.
@@ -70,3 +72,36 @@ class WeightsConfig:
         None, help="Folder with pretrained weight files placed by hand (also RESTYLE_WEIGHTS_DIR)."
     )
     download: bool = option(False, help="Download missing pretrained weights from the hub before running.")
+
+
+@dataclass
+class RenderConfig:
+    texture_size: int = option(1024, help="Long side of the optimised textures (originals are resampled to it).")
+    render_size: int = option(512, help="Side of the square training renders in pixels.")
+    views_per_step: int = option(4, help="Views rendered per optimisation step (the paper: 8; its code: 4).")
+    view_pool: int = option(64, help="Views rasterised once and drawn from every step (lights stay random).")
+    supersample: int = option(1, help="Supersampling factor of the training renders (anti-aliasing).")
+    background: str = option(
+        "style", help="Background of the renders seen by the style loss: style (the style image, as in the "
+        "paper) or a solid colour 'R,G,B' in 0..1."
+    )
+    backend: str = option("auto", help="Rasteriser: auto, embree (CPU), nvdiffrast (CUDA) or torch (reference).")
+
+
+@dataclass
+class OutputConfig:
+    turntable: str = option("none", help="Turntable of the result: none, gif or mp4.")
+    sheet_views: int = option(6, help="Views in the before/after contact sheet.")
+    preview_size: int = option(256, help="Size of each view in the contact sheet and turntable.")
+    checkpoint_every: int = option(500, help="Steps between checkpoints (also written on Ctrl-C).")
+
+
+@dataclass
+class RenderAssetConfig:
+    mesh: Path | None = option(None, help="The asset to look at (OBJ+MTL, glTF, GLB, PLY).")
+    output: Path | None = option(None, help="Contact sheet image (.png or .jpg).")
+    views: int = option(8, help="Number of views in the contact sheet.")
+    size: int = option(256, help="Side of each view in pixels.")
+    turntable: Path | None = option(None, help="Also write a turntable animation (.gif or .mp4).")
+    frames: int = option(36, help="Frames in the turntable.")
+    seed: int = option(0, help="Seed of the view layout.")

@@ -31,7 +31,15 @@ from restyle.losses.palette import palette_loss
 from restyle.losses.tv import tv_loss
 from restyle.palettes import palette_swatch, resolve_palette
 from restyle.params.pixels import ResidualTexture
-from restyle.pipelines.config import LossWeights, OptimConfig, PaletteConfig, StyleConfig, WeightsConfig
+from restyle.pipelines.config import (
+    LossWeights,
+    OptimConfig,
+    OutputConfig,
+    PaletteConfig,
+    RenderConfig,
+    StyleConfig,
+    WeightsConfig,
+)
 from restyle.pipelines.loop import (
     MetricsLog,
     StepCallback,
@@ -51,28 +59,6 @@ from restyle.pipelines.preview import contact_sheet, turntable_frames, write_tur
 from restyle.pipelines.render_asset import geometry_and_textures
 from restyle.render.shading import RenderOutput, ShadingConfig, render, texel_coverage
 from restyle.render.views import GBufferCache, ViewConfig, ViewSampler
-
-
-@dataclass
-class RenderConfig:
-    texture_size: int = option(1024, help="Long side of the optimised textures (originals are resampled to it).")
-    render_size: int = option(512, help="Side of the square training renders in pixels.")
-    views_per_step: int = option(4, help="Views rendered per optimisation step (the paper: 8; its code: 4).")
-    view_pool: int = option(64, help="Views rasterised once and drawn from every step (lights stay random).")
-    supersample: int = option(1, help="Supersampling factor of the training renders (anti-aliasing).")
-    background: str = option(
-        "style", help="Background of the renders seen by the style loss: style (the style image, as in the "
-        "paper) or a solid colour 'R,G,B' in 0..1."
-    )
-    backend: str = option("auto", help="Rasteriser: auto, embree (CPU), nvdiffrast (CUDA) or torch (reference).")
-
-
-@dataclass
-class OutputConfig:
-    turntable: str = option("none", help="Turntable of the result: none, gif or mp4.")
-    sheet_views: int = option(6, help="Views in the before/after contact sheet.")
-    preview_size: int = option(256, help="Size of each view in the contact sheet and turntable.")
-    checkpoint_every: int = option(500, help="Steps between checkpoints (also written on Ctrl-C).")
 
 
 @dataclass

@@ -8,24 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restyle.configs import option
 from restyle.errors import ConfigError
 from restyle.io.images import save_image
 from restyle.io.meshes import TexturedMesh, load_mesh
+from restyle.pipelines.config import RenderAssetConfig
 from restyle.pipelines.loop import refuse_overwriting_inputs
 from restyle.pipelines.preview import contact_sheet, turntable_frames, write_turntable
 from restyle.render.geometry import MeshGeometry
-
-
-@dataclass
-class RenderAssetConfig:
-    mesh: Path | None = option(None, help="The asset to look at (OBJ+MTL, glTF, GLB, PLY).")
-    output: Path | None = option(None, help="Contact sheet image (.png or .jpg).")
-    views: int = option(8, help="Number of views in the contact sheet.")
-    size: int = option(256, help="Side of each view in pixels.")
-    turntable: Path | None = option(None, help="Also write a turntable animation (.gif or .mp4).")
-    frames: int = option(36, help="Frames in the turntable.")
-    seed: int = option(0, help="Seed of the view layout.")
 
 
 @dataclass(frozen=True)
