@@ -4,15 +4,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TOOLS  := .tools
 OUT    ?= out/demo
+# The torch requirement and extra pip arguments for it (e.g. PyTorch's CPU wheel index on a CPU-only machine
+# that has no local CPU wheel, so that pip does not pull the multi-GB CUDA build).
+TORCH          ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	# torch first, pinned to the CPU build on machines that have its wheel locally; on a GPU machine
-	# install the CUDA build of your choice before running make.
+	# torch first, so that restyle's own `torch>=2.3` is already satisfied and pulls nothing more
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

@@ -29,16 +29,9 @@ from PIL import Image
 
 from restyle.errors import ConfigError
 from restyle.io.atomic import atomic_path
-from restyle.io.meshes import (
-    GltfDocument,
-    SourceMaterial,
-    SourcePart,
-    TexturedMesh,
-    TextureSlot,
-    read_gltf_document,
-    read_uri,
-    split_map_statement,
-)
+from restyle.io.gltf import GltfDocument, read_gltf_document, read_uri
+from restyle.io.meshes import SourceMaterial, SourcePart, TexturedMesh, TextureSlot
+from restyle.io.mtl import split_map_statement
 
 _GL_REPEAT, _GL_CLAMP_TO_EDGE = 10497, 33071
 _ALIGNMENT = 4  # glTF: every bufferView and the BIN chunk start on a 4-byte boundary
