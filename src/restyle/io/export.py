@@ -29,11 +29,10 @@ from PIL import Image
 
 from restyle.errors import ConfigError
 from restyle.io.atomic import atomic_path
-from restyle.io.gltf import GltfDocument, read_gltf_document, read_uri
+from restyle.io.gltf import GL_CLAMP_TO_EDGE, GL_REPEAT, GltfDocument, read_gltf_document, read_uri
 from restyle.io.meshes import SourceMaterial, SourcePart, TexturedMesh, TextureSlot
 from restyle.io.mtl import split_map_statement
 
-_GL_REPEAT, _GL_CLAMP_TO_EDGE = 10497, 33071
 _ALIGNMENT = 4  # glTF: every bufferView and the BIN chunk start on a 4-byte boundary
 # .mtl statements that name a texture file (besides map_Kd, which export replaces)
 _MTL_MAP_KEYWORDS = re.compile(r"^(map_\w+|bump|disp|decal|refl|norm)$", re.IGNORECASE)
@@ -190,7 +189,7 @@ def _texture_infos(node: object) -> Iterator[dict]:
 def _sampler_for(document: dict, old_info: dict | None, slot: TextureSlot) -> int:
     if old_info is not None and "sampler" in document["textures"][old_info["index"]]:
         return document["textures"][old_info["index"]]["sampler"]
-    wrap = _GL_REPEAT if slot.wrap == "repeat" else _GL_CLAMP_TO_EDGE
+    wrap = GL_REPEAT if slot.wrap == "repeat" else GL_CLAMP_TO_EDGE
     document.setdefault("samplers", []).append({"wrapS": wrap, "wrapT": wrap})
     return len(document["samplers"]) - 1
 

@@ -21,8 +21,8 @@ from restyle.errors import InputError
 from restyle.io.uv_raster import Wrap
 
 DRACO_EXTENSION = "KHR_draco_mesh_compression"
-_GL_REPEAT = 10497
-_GL_CLAMP_TO_EDGE = 33071
+GL_REPEAT = 10497  # glTF sampler wrap codes (the OpenGL enums)
+GL_CLAMP_TO_EDGE = 33071
 _GLB_MAGIC = b"glTF"
 _GLTF_ARRAYS = (
     "meshes", "materials", "textures", "images", "samplers", "accessors", "bufferViews", "buffers",
@@ -210,7 +210,7 @@ def gltf_wrap(document: GltfDocument | None, material: int | None) -> Wrap:
     sampler_index = document.json["textures"][info["index"]].get("sampler")
     sampler = document.json.get("samplers", [])[sampler_index] if sampler_index is not None else {}
     # MIRRORED_REPEAT tiles too: of the two modes the renderer knows, "repeat" is the faithful one
-    return "clamp" if sampler.get("wrapS", _GL_REPEAT) == _GL_CLAMP_TO_EDGE else "repeat"
+    return "clamp" if sampler.get("wrapS", GL_REPEAT) == GL_CLAMP_TO_EDGE else "repeat"
 
 
 def build_gltf_patch(
