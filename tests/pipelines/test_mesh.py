@@ -167,6 +167,12 @@ def test_text_prompt_is_reserved(box, style, tmp_path) -> None:
         stylize_mesh(box, [style], tmp_path / "out", text="a watercolour", **TINY)
 
 
+def test_resume_with_an_incompatible_config_is_an_input_error(box, style, tmp_path) -> None:
+    stylize_mesh(box, [style], tmp_path / "out", **_merge(TINY, {"style": {"backbone": "patch"}}))
+    with pytest.raises(InputError, match="checkpoint.pt: cannot resume"):
+        stylize_mesh(resume=tmp_path / "out", render={"texture_size": 48})  # residual shape differs
+
+
 def test_resume_of_a_folder_without_checkpoint_is_an_input_error(tmp_path) -> None:
     with pytest.raises(InputError, match="no config.toml"):
         stylize_mesh(resume=tmp_path)

@@ -11,6 +11,7 @@ Shapes: textures ``[3,Ht,Wt]``; renders ``[B,3,H,W]`` with B = ``render.views_pe
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,6 +383,15 @@ def load_resume_config(folder: Path) -> Path:
     return folder / "config.toml"
 
 
+def _resume(job: MeshJob) -> None:
+    path = job.output / CHECKPOINT
+    try:
+        job.load_state_dict(torch.load(path, weights_only=False, map_location=job.device))
+    except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: cannot resume from this checkpoint with this config ({reason})") from None
+
+
 def run(config: MeshConfig, on_step: StepCallback | None = None, *, resume: bool = False) -> MeshResult:
     """Stylise ``config.mesh``; writes the asset and every side output into ``config.output``.
 
@@ -392,7 +402,7 @@ def run(config: MeshConfig, on_step: StepCallback | None = None, *, resume: bool
     job = MeshJob(config)
     job.output.mkdir(parents=True, exist_ok=True)
     if resume:
-        job.load_state_dict(torch.load(job.output / CHECKPOINT, weights_only=False))
+        _resume(job)
     write_config(job.config, job.output / "config.toml")
     every = job.config.outputs.checkpoint_every
     try:
