@@ -57,11 +57,6 @@ class MetricsLog:
     def write(self, path: Path) -> None:
         write_text_atomic(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
 
-    @classmethod
-    def read(cls, path: Path) -> MetricsLog:
-        lines = path.read_text().splitlines() if path.exists() else []
-        return cls([json.loads(line) for line in lines if line.strip()])
-
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present, else the CPU; an unavailable device is a ConfigError."""

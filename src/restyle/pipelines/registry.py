@@ -10,7 +10,7 @@ from restyle.backbones.base import Backbone
 from restyle.backbones.clip_rn50 import ClipRN50Backbone
 from restyle.backbones.patches import PatchBackbone
 from restyle.backbones.vgg16 import VGG16Backbone
-from restyle.backbones.weights import download_weights, find_checkpoint
+from restyle.backbones.weights import load_backbone_weights
 from restyle.errors import ConfigError
 from restyle.pipelines.config import WeightsConfig
 from restyle.pipelines.objectives import GramObjective, NNFMObjective
@@ -28,9 +28,7 @@ def lookup(registry: Mapping[str, T], name: str, what: str) -> T:
 
 def _pretrained(cls: type[Backbone], name: str) -> Callable[[WeightsConfig], Backbone]:
     def build(weights: WeightsConfig) -> Backbone:
-        if weights.download:
-            download_weights(name)
-        return cls.from_checkpoint(find_checkpoint(name, weights.weights_dir))
+        return cls.from_checkpoint(load_backbone_weights(name, weights.weights_dir, download=weights.download))
 
     return build
 
