@@ -162,6 +162,12 @@ def test_missing_mesh_and_bad_style_are_clear_and_write_nothing(box, style, tmp_
     assert not out.exists()
 
 
+def test_bad_turntable_format_fails_before_any_work(box, style, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="must be one of none, gif, mp4"):
+        stylize_mesh(box, [style], tmp_path / "out", **_merge(TINY, {"outputs": {"turntable": "webm"}}))
+    assert not (tmp_path / "out").exists()
+
+
 def test_text_prompt_is_reserved(box, style, tmp_path) -> None:
     with pytest.raises(ConfigError, match="--text"):
         stylize_mesh(box, [style], tmp_path / "out", text="a watercolour", **TINY)

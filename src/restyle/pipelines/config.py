@@ -90,7 +90,7 @@ class RenderConfig:
 
 @dataclass
 class OutputConfig:
-    turntable: str = option("none", help="Turntable of the result: none, gif or mp4.")
+    turntable: Literal["none", "gif", "mp4"] = option("none", help="Turntable of the result: none, gif or mp4.")
     sheet_views: int = option(6, help="Views in the before/after contact sheet.")
     preview_size: int = option(256, help="Size of each view in the contact sheet and turntable.")
     checkpoint_every: int = option(500, help="Steps between checkpoints (also written on Ctrl-C).")

@@ -366,8 +366,6 @@ class MeshJob:
         after = contact_sheet(geometry, finals, self.wraps, **sheet_args)
         save_image(torch.cat([before, after], dim=1), self.output / "before_after.png")
         if outputs.turntable != "none":
-            if outputs.turntable not in ("gif", "mp4"):
-                raise ConfigError(f"outputs.turntable must be none, gif or mp4; got {outputs.turntable!r}")
             frames = turntable_frames(geometry, finals, self.wraps, size=outputs.preview_size)
             write_turntable(frames, self.output / f"turntable.{outputs.turntable}")
 
