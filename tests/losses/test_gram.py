@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from restyle.losses.gram import GramLoss, gram_loss, gram_matrix, resize_mask
+from restyle.losses.gram import (
+    GramLoss,
+    RelativeGramLoss,
+    gram_loss,
+    gram_matrix,
+    relative_gram_loss,
+    resize_mask,
+)
 
 
 def test_known_value_and_shape() -> None:
@@ -87,7 +94,45 @@ def test_bad_inputs_raise(features: torch.Tensor, mask: torch.Tensor | None, mes
         gram_matrix(features, mask)
 
 
+@pytest.mark.parametrize("loss", [gram_loss, relative_gram_loss])
 @pytest.mark.parametrize(("target", "message"), [(torch.ones(4, 4), "C=3"), (torch.ones(5, 3, 3), "batch")])
-def test_bad_target_raises(target: torch.Tensor, message: str) -> None:
+def test_bad_target_raises(loss, target: torch.Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        gram_loss(torch.randn(2, 3, 4, 4), target)
+        loss(torch.randn(2, 3, 4, 4), target)
+
+
+def test_relative_gram_loss_known_values() -> None:
+    style = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    target = gram_matrix(style)[0]
+    assert relative_gram_loss(style, target).item() == pytest.approx(0.0, abs=1e-15)
+    assert relative_gram_loss(torch.zeros_like(style), target).item() == pytest.approx(1.0)
+    assert relative_gram_loss(2.0 * style, target).item() == pytest.approx(9.0)  # G = 4T: |3T|^2 / |T|^2
+    torch.testing.assert_close(relative_gram_loss(style.flip(-1) + 1.0, target),
+                               gram_loss(style.flip(-1) + 1.0, target) / target.pow(2).mean())
+    torch.testing.assert_close(RelativeGramLoss()(style + 1.0, target), relative_gram_loss(style + 1.0, target))
+
+
+def test_relative_gram_loss_weighs_layers_alike_whatever_their_scale() -> None:
+    """Layers whose activations differ by orders of magnitude start at the same loss (the plain loss does not)."""
+    image, style = torch.rand(2, 1, 8, 4, 4, dtype=torch.float64)
+    layers = [(image * scale, gram_matrix(style * scale)[0]) for scale in (1e-2, 1.0, 1e3)]
+    relative = [relative_gram_loss(f, t).item() for f, t in layers]
+    plain = [gram_loss(f, t).item() for f, t in layers]
+    assert relative == pytest.approx([relative[0]] * 3)
+    assert plain[2] / plain[0] == pytest.approx(1e20)
+
+
+def test_relative_gram_loss_normalises_each_view_by_its_own_target() -> None:
+    features = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    targets = torch.stack([gram_matrix(torch.rand(1, 3, 4, 4, dtype=torch.float64))[0] * s for s in (1.0, 1e4)])
+    per_view = [relative_gram_loss(features[i : i + 1], targets[i]) for i in range(2)]
+    torch.testing.assert_close(relative_gram_loss(features, targets), torch.stack(per_view).mean())
+    mask = torch.full((2, 1, 4, 4), 0.5, dtype=torch.float64)
+    torch.testing.assert_close(relative_gram_loss(features, targets, mask), relative_gram_loss(features, targets))
+
+
+def test_relative_gram_loss_gradcheck() -> None:
+    features = torch.randn(2, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(2, 1, 4, 6, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(2, 2, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda f, m: relative_gram_loss(f, target, m), (features, mask))

@@ -10,7 +10,7 @@ from restyle.conventions import linear_to_srgb, srgb_to_linear
 from restyle.render.camera import Cameras
 from restyle.render.geometry import MeshGeometry
 from restyle.render.raster import rasterize
-from restyle.render.shading import Lights, ShadingConfig, render, surface_samples, texel_coverage
+from restyle.render.shading import Lights, ShadingConfig, render, shade_points, surface_samples, texel_coverage
 from restyle.render.views import GBufferCache, ViewConfig, ViewSampler
 
 NO_SPECULAR = ShadingConfig(specular=0.0)
@@ -215,3 +215,17 @@ def test_a_render_that_sees_nothing_still_backpropagates(quad: MeshGeometry) -> 
     output = render(quad, rasterize(quad, cameras), cameras, [texture, other], ["repeat"] * 2, Lights.ambient_only(1))
     output.images.sum().backward()
     assert torch.all(output.images == 0) and torch.all(texture.grad == 0) and torch.all(other.grad == 0)
+
+
+def test_default_training_lights_never_clip_a_white_albedo(sphere: MeshGeometry) -> None:
+    """Clipped pixels pass no gradient: with the default lights and material, even albedo 1 facing the light
+    (and a highlight on top) stays at or below 1, so every covered pixel of a white texture still learns."""
+    sampler = ViewSampler(sphere, ViewConfig(), seed=0)
+    cameras, lights = sampler.sample(16, width=32, height=32)
+    surface = surface_samples(sphere, rasterize(sphere, cameras), cameras)
+    white = torch.ones(surface.pixel.shape[0], 3, requires_grad=True)
+    radiance = shade_points(white, surface, cameras, lights, ShadingConfig())
+    assert radiance.max() <= 1.0 + 1e-6
+    assert radiance.max() > 0.9  # lit: the bound is not met by rendering everything dark
+    linear_to_srgb(radiance).sum().backward()
+    assert torch.all(white.grad.sum(dim=1) > 0)

@@ -7,6 +7,9 @@ et al., CS231n), so the masked Gram of a uniform mask equals the unmasked Gram.
 Masks whose spatial size differs from the features are resized here (:func:`resize_mask`): by area
 averaging when both sides shrink (a coverage fraction per feature cell, as the backbone's pooling
 sees it), bilinearly (``align_corners=False``) otherwise.
+
+:func:`relative_gram_loss` divides by the target's own mean square, so that layers whose activations differ by
+orders of magnitude weigh alike (on the Caffe VGG19 the plain loss spans five orders from relu1_1 to relu4_1).
 """
 
 from __future__ import annotations
@@ -65,6 +68,27 @@ def gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None)
     ``target_gram`` is ``[C, C]`` (one style for all views) or ``[B, C, C]``; ``mask`` as in ``gram_matrix``.
     """
     gram = gram_matrix(features, mask)
+    _checked_target(target_gram, features)
+    return (gram - target_gram.to(gram.dtype)).pow(2).mean()
+
+
+def relative_gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None) -> Tensor:
+    """:func:`gram_loss` relative to the target: ``||G - T||_F^2 / ||T||_F^2``, averaged over the batch.
+
+    Scale-free: scaling the features by ``s`` scales both Gram matrices by ``s^2`` and leaves this unchanged,
+    so each layer of a network weighs by how far its statistics are from the style's, not by its activation
+    scale. An image with all-zero features is at exactly 1 on every layer. Arguments as in :func:`gram_loss`;
+    a ``[B, C, C]`` target normalises each view by its own target.
+    """
+    gram = gram_matrix(features, mask)
+    target = _checked_target(target_gram, features).to(gram.dtype).expand_as(gram)
+    error = (gram - target).pow(2).flatten(1).sum(1)
+    energy = target.pow(2).flatten(1).sum(1).clamp_min(torch.finfo(gram.dtype).tiny)
+    return (error / energy).mean()
+
+
+def _checked_target(target_gram: Tensor, features: Tensor) -> Tensor:
+    """``target_gram`` as ``[1 or B, C, C]`` after checking it against ``[B, C, H, W]`` features."""
     channels = features.shape[1]
     if target_gram.ndim not in (2, 3) or tuple(target_gram.shape[-2:]) != (channels, channels):
         raise ValueError(
@@ -74,7 +98,7 @@ def gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None)
         raise ValueError(
             f"target_gram batch {target_gram.shape[0]} does not match features batch {features.shape[0]}"
         )
-    return (gram - target_gram.to(gram.dtype)).pow(2).mean()
+    return target_gram.reshape(-1, channels, channels)
 
 
 class GramLoss(nn.Module):
@@ -82,3 +106,10 @@ class GramLoss(nn.Module):
 
     def forward(self, features: Tensor, target_gram: Tensor, mask: Tensor | None = None) -> Tensor:
         return gram_loss(features, target_gram, mask)
+
+
+class RelativeGramLoss(nn.Module):
+    """Module form of :func:`relative_gram_loss`; stateless."""
+
+    def forward(self, features: Tensor, target_gram: Tensor, mask: Tensor | None = None) -> Tensor:
+        return relative_gram_loss(features, target_gram, mask)

@@ -21,18 +21,3 @@ class PixelImage(nn.Module):
         """Keep pixels displayable after each optimiser step."""
         self.pixels.clamp_(0.0, 1.0)
 
-
-class ResidualTexture(nn.Module):
-    """A residual style texture added to a fixed original texture and clamped (Mishra & Granskog).
-
-    ``original`` is ``[3,Ht,Wt]``; the residual starts at zero so the first render shows the original asset.
-    ``forward() -> [3,Ht,Wt]`` in 0..1.
-    """
-
-    def __init__(self, original: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("original", original.detach().clone())
-        self.residual = nn.Parameter(torch.zeros_like(original))
-
-    def forward(self) -> torch.Tensor:
-        return (self.original + self.residual).clamp(0.0, 1.0)

@@ -15,19 +15,36 @@ from typing import Literal
 from restyle.configs import option
 
 Method = Literal["nnfm", "gram"]
+Optimizer = Literal["adam", "lbfgs"]
+GramNorm = Literal["relative", "plain"]
 
 
 @dataclass
 class StyleConfig:
     method: Method = option("nnfm", help="Style loss: nnfm (nearest-neighbour feature matching) or gram (Gatys).")
     backbone: str = option(
-        "clip-rn50", help="Feature network for the style loss: clip-rn50, vgg16, or patch (weight-free)."
+        "clip-rn50", help="Feature network for the style loss: clip-rn50, vgg16, vgg19 (real weights shipped "
+        "offline), or patch (weight-free)."
     )
     content_backbone: str = option(
-        "auto", help="Feature network for the content loss: auto (vgg16, or patch with --backbone patch), or a name."
+        "auto", help="Feature network for the content loss: auto (the style backbone when it needs no download: "
+        "vgg19, patch; else vgg16), or a name."
     )
     style_taps: tuple[str, ...] | None = option(None, help="Style layers (default: the backbone's).")
     content_taps: tuple[str, ...] | None = option(None, help="Content layers (default: the content backbone's).")
+    style_tap_weights: tuple[float, ...] | None = option(
+        None, help="Weight of each style layer, in style_taps order (default: equal); the style loss is the "
+        "weighted mean over layers, so only ratios matter. Image pipeline only."
+    )
+    content_tap_weights: tuple[float, ...] | None = option(
+        None, help="Weight of each content layer, in content_taps order (default: equal); a weighted mean, so "
+        "only ratios matter. Image pipeline only."
+    )
+    gram_norm: GramNorm | None = option(
+        None, help="Gram loss of each layer: relative (divided by the style's own Gram energy, so every layer "
+        "weighs alike whatever its activation scale) or plain (the mean squared difference); default: the "
+        "backbone's (relative for vgg19)."
+    )
     nnfm_chunk: int = option(4096, help="NNFM matching chunk (target vectors per block); bounds memory.")
     max_style_vectors: int | None = option(
         None, help="NNFM style vectors kept per layer: a seeded random subset of larger sets bounds the matching "
@@ -58,8 +75,13 @@ class PaletteConfig:
 
 @dataclass
 class OptimConfig:
-    iters: int = option(300, help="Optimisation steps.")
-    lr: float = option(0.02, help="Adam learning rate.")
+    iters: int = option(300, help="Optimisation steps (one loss evaluation each, for either optimizer).")
+    optimizer: Optimizer = option(
+        "adam", help="adam, or lbfgs (L-BFGS, one loss evaluation per step, no line search; image pipeline only)."
+    )
+    lr: float | None = option(
+        None, help="Learning rate (restyle image: 0.05 for adam, 1.0 for lbfgs, whose steps are quasi-Newton steps)."
+    )
     lr_decay: float = option(0.95, help="Learning-rate multiplier applied every lr_decay_every steps.")
     lr_decay_every: int = option(200, help="Steps between learning-rate (and palette weight) decays.")
     seed: int = option(0, help="Random seed; the same seed gives the same result on CPU.")

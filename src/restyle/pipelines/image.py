@@ -1,64 +1,65 @@
 """``restyle image``: style transfer for photos (NNFM or Gram), the losses the mesh pipeline reuses.
 
-Shapes: images ``[1,3,H,W]`` sRGB 0..1 throughout; H, W follow ``size`` (long side) with the aspect ratio kept.
+Shapes: images ``[1,3,H,W]`` sRGB 0..1 throughout; H, W follow ``size`` (long side) or ``size_pixels`` (pixel
+count) with the aspect ratio kept. Sizing, colour preparation and the starting image are in ``image_inputs``,
+the optimiser step in ``image_steps``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from restyle.backbones.base import MIN_IMAGE_SIZE, Features
-from restyle.configs import option
-from restyle.errors import ConfigError
-from restyle.io.images import load_image, resize_long_side, save_image
+from restyle.backbones.base import Features
+from restyle.errors import ConfigError, InputError
+from restyle.io.images import save_image
 from restyle.losses.palette import palette_loss
 from restyle.losses.tv import tv_loss
 from restyle.palettes import resolve_palette
 from restyle.params.pixels import PixelImage
-from restyle.pipelines.config import LossWeights, OptimConfig, PaletteConfig, StyleConfig, WeightsConfig
+from restyle.pipelines.config import StyleConfig
+from restyle.pipelines.image_config import DEFAULT_SIZE, ImageConfig
+from restyle.pipelines.image_inputs import (
+    RunImages,
+    Sizing,
+    check_init,
+    init_path,
+    load_run_images,
+    sizing,
+)
+from restyle.pipelines.image_steps import (
+    DEFAULT_LEARNING_RATES,
+    PixelOptimizer,
+    intermediate_path,
+    intermediate_paths,
+)
 from restyle.pipelines.loop import (
     MetricsLog,
     StepCallback,
     StepInfo,
     as_floats,
+    check_weights,
     learning_rate,
     palette_weight,
     refuse_overwriting_inputs,
     resolve_device,
     set_learning_rate,
-    weighted_total,
     write_config,
 )
 from restyle.pipelines.networks import (
     Networks,
     build_networks,
-    build_style_objective,
     resolve_loss_defaults,
     resolve_taps,
+    style_and_content_features,
 )
 from restyle.pipelines.objectives import StyleObjective, content_objective
-
-
-@dataclass
-class ImageConfig:
-    """Everything ``restyle image`` can be told; ``config.toml`` next to the output holds it fully resolved."""
-
-    content: Path | None = option(None, help="The photo to stylise.")
-    styles: list[Path] = option(factory=list, help="One or more style images (their features are pooled).")
-    output: Path | None = option(None, help="Output image (.png, .jpg, .webp).")
-    size: int = option(512, help="Long side of the output in pixels (aspect ratio kept).")
-    style_size: int | None = option(None, help="Long side the style images are resized to (default: size).")
-    device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
-    style: StyleConfig = option(factory=StyleConfig, help="Style loss.")
-    weights: LossWeights = option(factory=LossWeights, help="Loss weights.")
-    palette: PaletteConfig = option(factory=PaletteConfig, help="Colour palette loss.")
-    optim: OptimConfig = option(factory=OptimConfig, help="Optimiser.")
-    pretrained: WeightsConfig = option(factory=WeightsConfig, help="Pretrained weight files.")
-
+from restyle.pipelines.registry import STYLE_OBJECTIVES, lookup
 
 IMAGE_PRESETS: dict[str, dict] = {
     # Gatys et al. 2016: Gram matrices of VGG relu1_1..relu5_1, content on VGG.
@@ -81,6 +82,7 @@ class ImageResult:
     config_path: Path
     metrics_path: Path
     config: ImageConfig  # fully resolved
+    intermediates: tuple[Path, ...] = ()  # images written every ``save_every`` steps, in step order
 
 
 def sidecar_paths(output: Path) -> tuple[Path, Path]:
@@ -88,10 +90,40 @@ def sidecar_paths(output: Path) -> tuple[Path, Path]:
     return output.with_suffix(".config.toml"), output.with_suffix(".metrics.jsonl")
 
 
+def content_sizing(config: ImageConfig) -> Sizing:
+    """The content's sizing rule: ``size`` or ``size_pixels`` (a ConfigError when both), else the default size."""
+    return sizing(config.size, config.size_pixels, names=("size", "size_pixels")) or Sizing(long_side=DEFAULT_SIZE)
+
+
+def style_sizing(config: ImageConfig) -> Sizing:
+    """The style images' sizing rule: ``style_size`` or ``style_size_pixels``, else the content's rule."""
+    rule = sizing(config.style_size, config.style_size_pixels, names=("style_size", "style_size_pixels"))
+    return rule or content_sizing(config)
+
+
 def resolve_defaults(config: ImageConfig) -> ImageConfig:
-    """Fill every "backbone default" (None) with the value actually used."""
+    """Fill every default that depends on other choices (backbone, optimizer, sizing) with the value used."""
     style, weights = resolve_loss_defaults(config.style, config.weights)
-    return dataclasses.replace(config, style=style, weights=weights)
+    style_sizing(config)  # validates both sizing pairs
+    lr = config.optim.lr if config.optim.lr is not None else DEFAULT_LEARNING_RATES[config.optim.optimizer]
+    return dataclasses.replace(config, size=content_sizing(config).long_side, style=style, weights=weights,
+                               optim=dataclasses.replace(config.optim, lr=lr))
+
+
+def _check_tap_weights(style: StyleConfig) -> None:
+    """Per-layer weights must match their layers; unset layers are checked once the backbone names them."""
+    if style.style_taps is not None:
+        check_weights("style.style_tap_weights", style.style_tap_weights, len(style.style_taps), "style layers")
+    if style.content_taps is not None:
+        check_weights("style.content_tap_weights", style.content_tap_weights, len(style.content_taps),
+                      "content layers")
+
+
+def _require_existing(paths: Sequence[Path]) -> None:
+    """A missing input file is reported before anything else (backbone names, weights) is looked at."""
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
 
 
 def _check_inputs(config: ImageConfig) -> tuple[Path, list[Path], Path]:
@@ -101,17 +133,36 @@ def _check_inputs(config: ImageConfig) -> tuple[Path, list[Path], Path]:
         raise ConfigError("no style image given (use -s STYLE)")
     if config.output is None:
         raise ConfigError("no output path given (use -o OUT)")
-    refuse_overwriting_inputs([config.output, *sidecar_paths(config.output)], [config.content, *config.styles])
+    _require_existing([config.content, *config.styles])
+    check_init(config.init)
+    check_weights("style_blend", config.style_blend, len(config.styles), "style images")
+    _check_tap_weights(config.style)
+    if config.save_every < 0:
+        raise ConfigError(f"save_every must be 0 (never) or a number of steps; got {config.save_every}")
+    outputs = [config.output, *sidecar_paths(config.output),
+               *intermediate_paths(config.output, config.save_every, config.optim.iters)]
+    init_file = init_path(config.init)
+    refuse_overwriting_inputs(outputs, [config.content, *config.styles, *([init_file] if init_file else [])])
     return config.content, list(config.styles), config.output
 
 
-def _load(path: Path, size: int, device: torch.device) -> torch.Tensor:
-    image = resize_long_side(load_image(path), size)
-    if min(image.shape[-2:]) < MIN_IMAGE_SIZE:
-        height, width = image.shape[-2:]
-        raise ConfigError(f"{path}: {height}x{width} at size {size} is below the {MIN_IMAGE_SIZE}-pixel minimum; "
-                          "use a larger --size")
-    return image.unsqueeze(0).to(device)
+def build_image_style_objective(
+    config: ImageConfig, nets: Networks, styles: Sequence[torch.Tensor]
+) -> StyleObjective:
+    """The style loss with the style images' features precomputed: pooled, or blended with ``style_blend``."""
+    style, seed = config.style, config.optim.seed
+    factory = lookup(STYLE_OBJECTIVES, style.method, "style method")
+    if config.style_blend is None:
+        return factory.from_styles(
+            nets.style, styles, style.style_taps, chunk_size=style.nnfm_chunk, smoothing=style.smoothing,
+            max_style_vectors=style.max_style_vectors, seed=seed, tap_weights=style.style_tap_weights,
+            relative=style.gram_norm == "relative",
+        )
+    return factory.from_blend(
+        nets.style, styles, config.style_blend, style.style_taps, chunk_size=style.nnfm_chunk,
+        smoothing=style.smoothing, max_style_vectors=style.max_style_vectors, seed=seed,
+        tap_weights=style.style_tap_weights, relative=style.gram_norm == "relative",
+    )
 
 
 def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult:
@@ -124,41 +175,49 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
     device = resolve_device(config.device)
     torch.manual_seed(config.optim.seed)
 
-    content = _load(content_path, config.size, device)
-    styles = [_load(p, config.style_size or config.size, device) for p in style_paths]
+    images = load_run_images(
+        content_path, style_paths, content_size=content_sizing(config), style_size=style_sizing(config),
+        preserve_color=config.preserve_color, init=config.init, seed=config.optim.seed, device=device,
+    )
     nets = build_networks(config.style, config.pretrained, device)
     config = dataclasses.replace(config, style=resolve_taps(config.style, nets))
-    palette = resolve_palette(config.palette.source, [s[0] for s in styles], k=config.palette.colors,
+    _check_tap_weights(config.style)
+    palette = resolve_palette(config.palette.source, [s[0] for s in images.styles], k=config.palette.colors,
                               seed=config.optim.seed)
 
-    style_objective = build_style_objective(config.style, nets, styles, seed=config.optim.seed)
+    style_objective = build_image_style_objective(config, nets, images.styles)
     with torch.no_grad():
-        content_targets = nets.content(content, config.style.content_taps)
+        content_targets = nets.content(images.target, config.style.content_taps)
 
-    image = PixelImage(content).to(device)
-    optimizer = torch.optim.Adam(image.parameters(), lr=config.optim.lr)
+    image = PixelImage(images.start).to(device)
+    optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr)
     metrics = MetricsLog()
+    intermediates: list[Path] = []
     for step in range(config.optim.iters):
         lr = learning_rate(config.optim, step)
-        set_learning_rate(optimizer, lr)
-        optimizer.zero_grad(set_to_none=True)
-        current = image()
-        terms = _loss_terms(config, nets, style_objective, content_targets, palette, current, step)
-        total = weighted_total(terms)
-        total.backward()
-        optimizer.step()
-        image.project()
-        info = StepInfo(step + 1, config.optim.iters, lr, as_floats(terms, total))
+        set_learning_rate(optimizer.optimizer, lr)
+        loss_terms = functools.partial(_loss_terms, config, nets, style_objective, content_targets, palette,
+                                       step=step)
+        evaluation = optimizer.step(loss_terms)
+        info = StepInfo(step + 1, config.optim.iters, lr, as_floats(evaluation.terms, evaluation.total))
         metrics.record(info, config.optim.log_every)
+        if config.save_every and info.step % config.save_every == 0:
+            intermediates.append(_save_intermediate(images, image, output, info.step))
         if on_step is not None:
             on_step(info)
 
-    result_image = image().detach()[0].cpu()
+    result_image = images.finish(image())
     config_path, metrics_path = sidecar_paths(output)
     save_image(result_image, output)
     write_config(config, config_path)
     metrics.write(metrics_path)
-    return ImageResult(result_image, output, config_path, metrics_path, config)
+    return ImageResult(result_image, output, config_path, metrics_path, config, tuple(intermediates))
+
+
+def _save_intermediate(images: RunImages, image: PixelImage, output: Path, step: int) -> Path:
+    path = intermediate_path(output, step)
+    save_image(images.finish(image()), path)
+    return path
 
 
 def _loss_terms(
@@ -171,10 +230,14 @@ def _loss_terms(
     step: int,
 ) -> dict[str, torch.Tensor]:
     weights = config.weights
-    terms = {"style": weights.style * style_objective(nets.style(current, config.style.style_taps))}
+    content_taps = config.style.content_taps if weights.content else ()
+    style_features, content_features = style_and_content_features(nets, current, config.style.style_taps,
+                                                                   content_taps)
+    terms = {"style": weights.style * style_objective(style_features)}
     if weights.content:
-        features = nets.content(current, config.style.content_taps)
-        terms["content"] = weights.content * content_objective(features, content_targets)
+        tap_weights = config.style.content_tap_weights
+        terms["content"] = weights.content * content_objective(content_features, content_targets,
+                                                               tap_weights=tap_weights)
     if weights.tv:
         terms["tv"] = weights.tv * tv_loss(current)
     if palette is not None:

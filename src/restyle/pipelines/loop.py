@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ import torch
 from restyle.configs import dump_toml
 from restyle.errors import ConfigError
 from restyle.io.atomic import write_text_atomic
-from restyle.pipelines.config import OptimConfig, PaletteConfig
+from restyle.pipelines.config import OptimConfig, PaletteConfig, StyleConfig
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,17 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 @dataclass
 class MetricsLog:
-    """Every loss term of every logged step, written as JSON lines."""
+    """Every loss term of every logged step, written as JSON lines, with the seconds since the log was made
+    (``elapsed_s``: made just before the first step, so it counts the optimisation, not the start-up)."""
 
     entries: list[dict[str, float]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
 
     def record(self, info: StepInfo, every: int) -> None:
         """Keep every ``every``-th step, and always the last one."""
         if info.step % every == 0 or info.step == info.total:
-            self.entries.append({"step": info.step, "lr": info.lr, **info.losses})
+            elapsed = round(time.perf_counter() - self.started, 3)
+            self.entries.append({"step": info.step, "lr": info.lr, "elapsed_s": elapsed, **info.losses})
 
     def write(self, path: Path) -> None:
         write_text_atomic(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
@@ -77,6 +82,25 @@ def refuse_overwriting_inputs(outputs: Sequence[Path], inputs: Sequence[Path]) -
     for out in outputs:
         if out.resolve() in given:
             raise ConfigError(f"{out}: output would overwrite an input file; choose another output path")
+
+
+def check_weights(name: str, weights: Sequence[float] | None, count: int, what: str) -> None:
+    """ConfigError unless ``weights`` is None or ``count`` finite, non-negative numbers with a positive sum."""
+    if weights is None:
+        return
+    if len(weights) != count:
+        raise ConfigError(f"{name} has {len(weights)} weight(s) for {count} {what}; give one per {what[:-1]}")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        listed = ", ".join(f"{w:g}" for w in weights)
+        raise ConfigError(f"{name} must be non-negative numbers with a positive sum; got {listed}")
+
+
+def refuse_image_only_options(optim: OptimConfig, style: StyleConfig) -> None:
+    """The mesh pipeline optimises with Adam and plain means over layers; say so rather than ignore a request."""
+    if optim.optimizer != "adam":
+        raise ConfigError(f"optim.optimizer {optim.optimizer!r} is only available for restyle image; use adam")
+    if style.style_tap_weights is not None or style.content_tap_weights is not None:
+        raise ConfigError("style.style_tap_weights / content_tap_weights are only available for restyle image")
 
 
 def write_config(config: object, path: Path) -> None:

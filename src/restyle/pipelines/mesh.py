@@ -1,9 +1,11 @@
 """``restyle mesh``: CLIP-based neural neighbour style transfer for 3D assets (Mishra & Granskog), end to end.
 
-A residual style texture per slot (zero at start) is added to the fixed original texture and clamped. Each step
-draws a batch of views from a pool of rasterised views (fresh random lights), renders them once, composites the
-renders over the style image for the style loss and over black for the content loss (the CLIP paper's two
-renders, from one shading pass), and adds a colour-palette loss on the covered texels of the summed texture.
+A residual style texture per slot (zero at start; optionally a Laplacian pyramid) is added to the fixed start
+texture (the original, or the original recoloured to the style's colours as in ARF, see ``TextureConfig``) and
+kept in 0..1. Each step draws a batch of views from a pool of rasterised views (fresh random lights), renders them
+once, composites the renders over the style image (a random crop when it is larger than the render) for the style
+loss and over black for the content loss (the CLIP paper's two renders, from one shading pass; or both losses from
+one backbone pass over the style composite), and adds a colour-palette loss on the covered texels.
 
 Shapes: textures ``[3,Ht,Wt]``; renders ``[B,3,H,W]`` with B = ``render.views_per_step``.
 """
@@ -13,34 +15,21 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from restyle.backbones.base import MIN_IMAGE_SIZE
-from restyle.configs import option
 from restyle.errors import ConfigError, InputError
 from restyle.io.atomic import atomic_path
-from restyle.io.export import export_glb, export_obj
-from restyle.io.images import load_image, resize_long_side, save_image
+from restyle.io.images import load_image, resize_long_side
 from restyle.io.meshes import load_mesh
-from restyle.io.texture_padding import dilate_texture
 from restyle.losses.palette import palette_loss
 from restyle.losses.tv import tv_loss
-from restyle.palettes import palette_swatch, resolve_palette
-from restyle.params.pixels import ResidualTexture
-from restyle.pipelines.config import (
-    LossWeights,
-    OptimConfig,
-    OutputConfig,
-    PaletteConfig,
-    RenderConfig,
-    StyleConfig,
-    WeightsConfig,
-)
+from restyle.palettes import resolve_palette
+from restyle.params.recolour import recolour_texture
+from restyle.params.residual import ResidualTexture
 from restyle.pipelines.loop import (
     MetricsLog,
     StepCallback,
@@ -48,74 +37,33 @@ from restyle.pipelines.loop import (
     as_floats,
     learning_rate,
     palette_weight,
+    refuse_image_only_options,
     refuse_overwriting_inputs,
     resolve_device,
     set_learning_rate,
     weighted_total,
     write_config,
 )
-from restyle.pipelines.networks import build_networks, build_style_objective, resolve_loss_defaults, resolve_taps
+from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfig
+from restyle.pipelines.mesh_outputs import MeshResult, write_outputs
+from restyle.pipelines.networks import (
+    build_networks,
+    build_style_objective,
+    resolve_loss_defaults,
+    resolve_taps,
+    style_and_content_features,
+)
 from restyle.pipelines.objectives import content_objective
-from restyle.pipelines.preview import contact_sheet, turntable_frames, write_turntable
 from restyle.pipelines.render_asset import geometry_and_textures
-from restyle.render.shading import RenderOutput, ShadingConfig, render, texel_coverage
-from restyle.render.views import GBufferCache, ViewConfig, ViewSampler
+from restyle.render.shading import RenderOutput, render, texel_coverage
+from restyle.render.views import GBufferCache, ViewSampler
 
-
-@dataclass
-class MeshConfig:
-    """Everything ``restyle mesh`` can be told; ``config.toml`` in the output folder holds it fully resolved."""
-
-    mesh: Path | None = option(None, help="The asset to stylise (OBJ+MTL, glTF, GLB, PLY).")
-    styles: list[Path] = option(factory=list, help="One or more style images (their features are pooled).")
-    output: Path | None = option(None, help="Output folder.")
-    text: str | None = option(None, help="Text prompt instead of style images (CLIPstyler; not available yet).")
-    unwrap: bool = option(True, help="Unwrap meshes without UVs automatically (xatlas) instead of refusing them.")
-    device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
-    style: StyleConfig = option(factory=StyleConfig, help="Style loss.")
-    weights: LossWeights = option(factory=LossWeights, help="Loss weights.")
-    palette: PaletteConfig = option(factory=lambda: PaletteConfig(source="auto"), help="Colour palette loss.")
-    optim: OptimConfig = option(
-        factory=lambda: OptimConfig(iters=15000, lr=0.0095, log_every=10), help="Optimiser."
-    )
-    render: RenderConfig = option(factory=RenderConfig, help="Training renders.")
-    views: ViewConfig = option(factory=ViewConfig, help="Random cameras and lights.")
-    shading: ShadingConfig = option(factory=ShadingConfig, help="Shading model.")
-    outputs: OutputConfig = option(factory=OutputConfig, help="What is written besides the asset.")
-    pretrained: WeightsConfig = option(factory=WeightsConfig, help="Pretrained weight files.")
-
-
-MESH_PRESETS: dict[str, dict] = {
-    # The paper's setting (texture 1024, render 512, 15,000 steps; batch 4 as in its public code).
-    "paper": {
-        "render": {"texture_size": 1024, "render_size": 512, "views_per_step": 4},
-        "optim": {"iters": 15000, "lr": 0.0095},
-    },
-    # Small enough to finish on 2 CPU cores in minutes with clip-rn50 + vgg16.
-    "preview": {
-        "render": {"texture_size": 512, "render_size": 224, "views_per_step": 2, "view_pool": 24},
-        "optim": {"iters": 300, "lr": 0.02, "lr_decay_every": 100, "log_every": 5},
-        "outputs": {"checkpoint_every": 100},
-    },
-    # A quick look at where a style is going.
-    "draft": {
-        "render": {"texture_size": 256, "render_size": 128, "views_per_step": 1, "view_pool": 12},
-        "optim": {"iters": 60, "lr": 0.03, "lr_decay_every": 30, "log_every": 5},
-        "outputs": {"checkpoint_every": 30, "sheet_views": 4, "preview_size": 192},
-    },
-}
+__all__ = [
+    "CHECKPOINT", "MESH_PRESETS", "Interrupted", "MeshConfig", "MeshJob", "MeshResult", "TextureConfig", "run",
+    "square_style",
+]
 
 CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass(frozen=True)
-class MeshResult:
-    textures: list[torch.Tensor]  # per slot [3,Ht,Wt] stylised (original + residual, clamped, dilated), CPU
-    output: Path  # the output folder
-    glb: Path
-    obj: Path
-    config: MeshConfig  # fully resolved
-    steps: int  # optimisation steps done in total (including resumed ones)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -133,7 +81,13 @@ def resolve_defaults(config: MeshConfig) -> MeshConfig:
     """Fill every "backbone default" (None) with the value actually used."""
     if config.text is not None:
         raise ConfigError("--text (CLIPstyler text-driven stylisation) is not available yet; give -s STYLE")
+    refuse_image_only_options(config.optim, config.style)
     style, weights = resolve_loss_defaults(config.style, config.weights)
+    if config.texture.shared_content_pass and style.content_backbone != style.backbone:
+        raise ConfigError(
+            f"texture.shared_content_pass needs one network for style and content; got style {style.backbone!r}"
+            f" and content {style.content_backbone!r}"
+        )
     return dataclasses.replace(config, style=style, weights=weights)
 
 
@@ -152,10 +106,10 @@ def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
     return config.mesh, list(config.styles), config.output
 
 
-def _background(spec: str, style: torch.Tensor) -> torch.Tensor:
-    """The background colour ``[3]`` or the style image ``[3,H,W]`` used behind style-loss renders."""
+def _background(spec: str) -> torch.Tensor | None:
+    """The solid background colour ``[3]`` behind style-loss renders, or None for the style image."""
     if spec == "style":
-        return style
+        return None
     try:
         values = [float(v) for v in spec.split(",")]
     except ValueError:
@@ -165,8 +119,8 @@ def _background(spec: str, style: torch.Tensor) -> torch.Tensor:
     return torch.tensor(values)
 
 
-def _square_style(path: Path, size: int, device: torch.device) -> torch.Tensor:
-    """A style image resized to cover the square render and centre-cropped: ``[1,3,size,size]``."""
+def square_style(path: Path, size: int, device: torch.device) -> torch.Tensor:
+    """A style image resized to cover a ``size`` square and centre-cropped: ``[1,3,size,size]``."""
     image = load_image(path)
     scale = size / min(image.shape[-2:])
     resized = F.interpolate(image[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
@@ -178,6 +132,15 @@ def _square_style(path: Path, size: int, device: torch.device) -> torch.Tensor:
 def _resized(textures: list[torch.Tensor], size: int, device: torch.device) -> list[torch.Tensor]:
     """Each ``[3,Ht,Wt]`` texture with its long side resampled to ``size``."""
     return [resize_long_side(t, size).clamp(0, 1).to(device) for t in textures]
+
+
+def _start_textures(
+    loaded: list[torch.Tensor], coverage: list[torch.Tensor], styles: list[torch.Tensor], texture: TextureConfig
+) -> list[torch.Tensor]:
+    """What the residuals are added to: the loaded textures, or those recoloured to the styles' colours."""
+    if texture.recolour == "none":
+        return loaded
+    return [recolour_texture(t, covered, styles) for t, covered in zip(loaded, coverage, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------- the job
@@ -194,26 +157,30 @@ class MeshJob:
         size = config.render.render_size
 
         self.mesh = load_mesh(mesh_path, unwrap=config.unwrap)
-        self.styles = [_square_style(p, size, self.device) for p in style_paths]
+        style_size = round(size * config.texture.style_scale)
+        self.styles = [square_style(p, style_size, self.device) for p in style_paths]
         self.nets = build_networks(config.style, config.pretrained, self.device)
         self.config = config = dataclasses.replace(config, style=resolve_taps(config.style, self.nets))
-        self.background = _background(config.render.background, self.styles[0][0])
+        self.background = _background(config.render.background)
 
-        geometry, originals, self.wraps = geometry_and_textures(self.mesh)
+        geometry, loaded, self.wraps = geometry_and_textures(self.mesh)
         self.geometry = geometry.to(self.device)
         self.sampler = ViewSampler(self.geometry, config.views, seed=config.optim.seed)
         self.views = GBufferCache(
             self.geometry, self.sampler, config.render.view_pool, size, size,
             supersample=config.render.supersample, backend=config.render.backend,
         )
-        originals = _resized(originals, config.render.texture_size, self.device)
-        self.params = torch.nn.ModuleList([ResidualTexture(t) for t in originals]).to(self.device)
+        self.loaded_textures = _resized(loaded, config.render.texture_size, self.device)
         self.coverage = [
             c.to(self.device)
             for c in texel_coverage(
-                self.geometry, self.views.gbuffer, self.views.cameras, [t.shape[-2:] for t in originals], self.wraps
+                self.geometry, self.views.gbuffer, self.views.cameras,
+                [t.shape[-2:] for t in self.loaded_textures], self.wraps,
             )
         ]
+        starts = _start_textures(self.loaded_textures, self.coverage, self.styles, config.texture)
+        levels = config.texture.residual_levels
+        self.params = torch.nn.ModuleList([ResidualTexture(t, levels) for t in starts]).to(self.device)
         self.palette = resolve_palette(
             config.palette.source, [s[0] for s in self.styles], k=config.palette.colors, seed=config.optim.seed
         )
@@ -221,7 +188,7 @@ class MeshJob:
             self.palette = self.palette.to(self.device)
         self.style_objective = build_style_objective(config.style, self.nets, self.styles, seed=config.optim.seed)
         self.optimizer = torch.optim.Adam(self.params.parameters(), lr=config.optim.lr)
-        self.style_pick = random.Random(config.optim.seed)  # which style image is the background of each view
+        self.style_pick = random.Random(config.optim.seed)  # which style image (and crop) is behind each view
         self.metrics = MetricsLog()
         self.step_count = 0
         self._rng_at_step_start: dict | None = None  # set while a step is in flight (see state_dict)
@@ -232,6 +199,7 @@ class MeshJob:
         return [param() for param in self.params]
 
     def originals(self) -> list[torch.Tensor]:
+        """The start textures (what the content loss keeps): the loaded ones, or those recoloured."""
         return [param.original for param in self.params]
 
     def render_batch(self, textures: list[torch.Tensor], cameras, lights, gbuffer) -> RenderOutput:
@@ -240,12 +208,17 @@ class MeshJob:
             shading=self.config.shading, supersample=self.config.render.supersample,
         )
 
-    def style_backgrounds(self, batch: int) -> torch.Tensor:
-        """Per view, a style image (or the solid colour) to composite behind the style-loss render."""
-        if self.background.ndim == 1:
+    def style_backgrounds(self, batch: int, size: int) -> torch.Tensor:
+        """Per view, a ``size``-square crop of a style image (or the solid colour) to put behind the render."""
+        if self.background is not None:
             return self.background.to(self.device)[None, :, None, None].expand(batch, 3, 1, 1)
-        picks = [self.style_pick.randrange(len(self.styles)) for _ in range(batch)]
-        return torch.cat([self.styles[i] for i in picks])
+        crops = []
+        for _ in range(batch):
+            style = self.styles[self.style_pick.randrange(len(self.styles))]
+            top = self.style_pick.randrange(style.shape[-2] - size + 1)
+            left = self.style_pick.randrange(style.shape[-1] - size + 1)
+            crops.append(style[..., top : top + size, left : left + size])
+        return torch.cat(crops)
 
     def loss_terms(self) -> dict[str, torch.Tensor]:
         config, weights = self.config, self.config.weights
@@ -253,14 +226,25 @@ class MeshJob:
         textures = self.textures()
         out = self.render_batch(textures, cameras, lights, gbuffer)
         # Shading over black is premultiplied colour, so either composite is one multiply-add away.
-        over_style = out.images + (1 - out.mask) * self.style_backgrounds(out.images.shape[0])
-        terms = {"style": weights.style * self.style_objective(self.nets.style(over_style, config.style.style_taps))}
+        behind = (1 - out.mask) * self.style_backgrounds(out.images.shape[0], out.images.shape[-1])
+        over_style = out.images + behind
+        if config.texture.shared_content_pass:
+            # the content loss sees the style composite too, so its reference gets the same background
+            style_features, content_features = style_and_content_features(
+                self.nets, over_style, config.style.style_taps, config.style.content_taps
+            )
+            reference_behind = behind.detach()
+        else:
+            style_features, content_features = self.nets.style(over_style, config.style.style_taps), None
+            reference_behind = torch.zeros_like(behind)
+        terms = {"style": weights.style * self.style_objective(style_features)}
         if weights.content:
             with torch.no_grad():
-                reference = self.render_batch(self.originals(), cameras, lights, gbuffer).images
+                reference = self.render_batch(self.originals(), cameras, lights, gbuffer).images + reference_behind
                 targets = self.nets.content(reference, config.style.content_taps)
-            features = self.nets.content(out.images, config.style.content_taps)
-            terms["content"] = weights.content * content_objective(features, targets)
+            if content_features is None:  # the paper's content render: over black
+                content_features = self.nets.content(out.images, config.style.content_taps)
+            terms["content"] = weights.content * content_objective(content_features, targets)
         if weights.tv:
             terms["tv"] = weights.tv * tv_loss(out.images)
         if self.palette is not None:
@@ -285,6 +269,8 @@ class MeshJob:
         total = weighted_total(terms)
         total.backward()
         self.optimizer.step()
+        for param in self.params:
+            param.project()
         self.step_count += 1
         self._rng_at_step_start = None
         info = StepInfo(self.step_count, self.config.optim.iters, lr, as_floats(terms, total))
@@ -327,47 +313,8 @@ class MeshJob:
             torch.save(self.state_dict(), tmp)
         return path
 
-    # -- outputs -------------------------------------------------------------------------------------
-
-    def final_textures(self) -> list[torch.Tensor]:
-        """Original + residual with the residual push-pull padded beyond the covered texels (no seams)."""
-        finals = []
-        for param, covered in zip(self.params, self.coverage, strict=True):
-            residual = param.residual.detach().permute(1, 2, 0).cpu().numpy()
-            padded = dilate_texture(residual, covered.cpu().numpy())
-            final = param.original.detach().cpu() + torch.from_numpy(np.asarray(padded)).permute(2, 0, 1)
-            finals.append(final.clamp(0, 1).float())
-        return finals
-
     def write_outputs(self) -> MeshResult:
-        out, config = self.output, self.config
-        finals = self.final_textures()
-        name = config.mesh.stem if config.mesh else "asset"
-        arrays = [t.permute(1, 2, 0).numpy() for t in finals]
-        glb = out / f"{name}_stylized.glb"
-        obj = out / "obj" / f"{name}_stylized.obj"
-        export_glb(self.mesh, arrays, glb)
-        export_obj(self.mesh, arrays, obj)
-        for index, (param, covered) in enumerate(zip(self.params, self.coverage, strict=True)):
-            # the signed residual stored as 0.5 + r/2 so that 0 is mid-grey
-            save_image((param.residual.detach().cpu() * 0.5 + 0.5).clamp(0, 1), out / f"residual_{index}.png")
-            save_image(covered.float().cpu()[None].expand(3, -1, -1), out / f"coverage_{index}.png")
-        if self.palette is not None:
-            save_image(palette_swatch(self.palette.cpu()), out / "palette.png")
-        self._write_previews(finals)
-        write_config(config, out / "config.toml")
-        self.metrics.write(out / "metrics.jsonl")
-        return MeshResult(finals, out, glb, obj, config, self.step_count)
-
-    def _write_previews(self, finals: list[torch.Tensor]) -> None:
-        outputs, geometry = self.config.outputs, self.geometry.to("cpu")
-        sheet_args = {"n_views": outputs.sheet_views, "size": outputs.preview_size, "seed": self.config.optim.seed}
-        before = contact_sheet(geometry, [t.cpu() for t in self.originals()], self.wraps, **sheet_args)
-        after = contact_sheet(geometry, finals, self.wraps, **sheet_args)
-        save_image(torch.cat([before, after], dim=1), self.output / "before_after.png")
-        if outputs.turntable != "none":
-            frames = turntable_frames(geometry, finals, self.wraps, size=outputs.preview_size)
-            write_turntable(frames, self.output / f"turntable.{outputs.turntable}")
+        return write_outputs(self)
 
 
 # --------------------------------------------------------------------------------------------- running

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from restyle.backbones.base import Backbone, Features
 from restyle.losses.content import content_loss
-from restyle.losses.gram import gram_loss, gram_matrix
+from restyle.losses.gram import gram_loss, gram_matrix, relative_gram_loss
 from restyle.losses.nnfm import flatten_maps, nnfm_loss
 
 
@@ -33,6 +33,26 @@ def _weights_for(mask: torch.Tensor | None, feature_map: torch.Tensor) -> torch.
     return resized.flatten(1)
 
 
+def weighted_mean(losses: Sequence[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
+    """The plain mean of per-tap losses, or ``sum(w_i * l_i) / sum(w_i)`` with weights (one per loss).
+
+    Normalising by the weights' sum keeps a loss's scale, and so its recommended loss weight, whatever the
+    per-layer weights are."""
+    stacked = torch.stack(list(losses))
+    if weights is None:
+        return stacked.mean()
+    if len(weights) != stacked.shape[0]:
+        raise ValueError(f"{len(weights)} weights for {stacked.shape[0]} losses")
+    factors = torch.tensor(weights, dtype=stacked.dtype, device=stacked.device)
+    return (stacked * factors).sum() / factors.sum()
+
+
+def normalised(weights: Sequence[float]) -> tuple[float, ...]:
+    """Weights scaled to sum to one (callers have checked that they are >= 0 with a positive sum)."""
+    total = sum(weights)
+    return tuple(w / total for w in weights)
+
+
 def _subsample(vectors: torch.Tensor, limit: int, generator: torch.Generator) -> torch.Tensor:
     if limit <= 0 or vectors.shape[0] <= limit:
         return vectors
@@ -48,6 +68,7 @@ class NNFMObjective:
     style_sets: tuple[torch.Tensor, ...]  # one [M_i, C_i] per tap, all style images concatenated
     chunk_size: int = 4096
     smoothing: float | None = None
+    tap_weights: tuple[float, ...] | None = None  # one per tap; None: the plain mean over taps
 
     @classmethod
     @torch.no_grad()
@@ -61,9 +82,12 @@ class NNFMObjective:
         smoothing: float | None = None,
         max_style_vectors: int = 0,
         seed: int = 0,
+        tap_weights: Sequence[float] | None = None,
+        **_: object,
     ) -> NNFMObjective:
         """Extract every style image's features at ``taps``; a set larger than ``max_style_vectors`` (0: no
-        limit) keeps a seeded random subset, which bounds the matching cost for fine-scale layers."""
+        limit) keeps a seeded random subset, which bounds the matching cost for fine-scale layers (Gram-only
+        options are ignored)."""
         per_image = [backbone(style, taps).maps for style in styles]
         generator = torch.Generator().manual_seed(seed)
         sets = tuple(
@@ -71,7 +95,35 @@ class NNFMObjective:
                        max_style_vectors, generator)
             for i in range(len(taps))
         )
-        return cls(tuple(taps), sets, chunk_size, smoothing)
+        return cls(tuple(taps), sets, chunk_size, smoothing, _tuple_or_none(tap_weights))
+
+    @classmethod
+    def from_blend(
+        cls,
+        backbone: Backbone,
+        styles: Sequence[torch.Tensor],
+        style_weights: Sequence[float],
+        taps: Sequence[str],
+        *,
+        chunk_size: int = 4096,
+        smoothing: float | None = None,
+        max_style_vectors: int = 0,
+        seed: int = 0,
+        tap_weights: Sequence[float] | None = None,
+        **_: object,
+    ) -> WeightedStyleSum:
+        """One objective per style image (its own feature set), summed with the normalised ``style_weights``.
+
+        Pooled matching cannot be weighted: each output vector just takes its nearest neighbour from whichever
+        image has it. Styles of weight 0 are left out (their features would never count)."""
+        weights = normalised(style_weights)
+        parts = [
+            (weight, cls.from_styles(backbone, [style], taps, chunk_size=chunk_size, smoothing=smoothing,
+                                     max_style_vectors=max_style_vectors, seed=seed, tap_weights=tap_weights))
+            for style, weight in zip(styles, weights, strict=True)
+            if weight > 0
+        ]
+        return WeightedStyleSum(tuple(part for _, part in parts), tuple(weight for weight, _ in parts))
 
     def __call__(self, features: Features, mask: torch.Tensor | None = None) -> torch.Tensor:
         losses = [
@@ -84,7 +136,7 @@ class NNFMObjective:
             )
             for fmap, style in zip(features.maps, self.style_sets, strict=True)
         ]
-        return torch.stack(losses).mean()
+        return weighted_mean(losses, self.tap_weights)
 
 
 @dataclass
@@ -93,27 +145,83 @@ class GramObjective:
 
     taps: tuple[str, ...]
     targets: tuple[torch.Tensor, ...]  # one [C_i, C_i] per tap
+    tap_weights: tuple[float, ...] | None = None  # one per tap; None: the plain mean over taps
+    relative: bool = False  # each tap's loss relative to its target's energy (``relative_gram_loss``)
 
     @classmethod
     @torch.no_grad()
     def from_styles(
-        cls, backbone: Backbone, styles: Sequence[torch.Tensor], taps: Sequence[str], **_: object
+        cls,
+        backbone: Backbone,
+        styles: Sequence[torch.Tensor],
+        taps: Sequence[str],
+        *,
+        style_weights: Sequence[float] | None = None,
+        tap_weights: Sequence[float] | None = None,
+        relative: bool = False,
+        **_: object,
     ) -> GramObjective:
-        """Mean Gram matrix over the style images at each tap (NNFM-only options are ignored)."""
+        """Mean Gram matrix over the style images at each tap, weighted by ``style_weights`` when given
+        (NNFM-only options are ignored)."""
         per_image = [backbone(style, taps).maps for style in styles]
         targets = tuple(
-            torch.stack([gram_matrix(maps[i])[0] for maps in per_image]).mean(0) for i in range(len(taps))
+            _mean_target(torch.stack([gram_matrix(maps[i])[0] for maps in per_image]), style_weights)
+            for i in range(len(taps))
         )
-        return cls(tuple(taps), targets)
+        return cls(tuple(taps), targets, _tuple_or_none(tap_weights), relative)
+
+    @classmethod
+    def from_blend(
+        cls,
+        backbone: Backbone,
+        styles: Sequence[torch.Tensor],
+        style_weights: Sequence[float],
+        taps: Sequence[str],
+        *,
+        tap_weights: Sequence[float] | None = None,
+        relative: bool = False,
+        **_: object,
+    ) -> GramObjective:
+        """A blend of styles is one target: the weighted mean of their Gram matrices (Gatys et al.)."""
+        return cls.from_styles(backbone, styles, taps, style_weights=style_weights, tap_weights=tap_weights,
+                               relative=relative)
 
     def __call__(self, features: Features, mask: torch.Tensor | None = None) -> torch.Tensor:
-        losses = [
-            gram_loss(fmap, target, mask=mask) for fmap, target in zip(features.maps, self.targets, strict=True)
-        ]
-        return torch.stack(losses).mean()
+        loss = relative_gram_loss if self.relative else gram_loss
+        losses = [loss(fmap, target, mask=mask) for fmap, target in zip(features.maps, self.targets, strict=True)]
+        return weighted_mean(losses, self.tap_weights)
 
 
-def content_objective(features: Features, targets: Features, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean over taps of the feature L2 between ``features`` and ``targets``."""
+def _mean_target(per_image: torch.Tensor, weights: Sequence[float] | None) -> torch.Tensor:
+    """Mean over the first dimension of ``[S, ...]``, weighted by ``S`` normalised weights when given."""
+    if weights is None:
+        return per_image.mean(0)
+    factors = torch.tensor(normalised(weights), dtype=per_image.dtype, device=per_image.device)
+    return (per_image * factors.reshape(-1, *[1] * (per_image.ndim - 1))).sum(0)
+
+
+def _tuple_or_none(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(values)
+
+
+@dataclass
+class WeightedStyleSum:
+    """Several style objectives (one per style image) summed with fixed weights."""
+
+    parts: tuple[StyleObjective, ...]
+    weights: tuple[float, ...]
+
+    def __call__(self, features: Features, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([w * part(features, mask) for part, w in zip(self.parts, self.weights, strict=True)]).sum()
+
+
+def content_objective(
+    features: Features,
+    targets: Features,
+    mask: torch.Tensor | None = None,
+    tap_weights: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Mean over taps (weighted by ``tap_weights`` when given) of the feature L2 between ``features`` and
+    ``targets``."""
     losses = [content_loss(f, t, mask=mask) for f, t in zip(features.maps, targets.maps, strict=True)]
-    return torch.stack(losses).mean()
+    return weighted_mean(losses, tap_weights)

@@ -33,9 +33,10 @@ class ViewConfig:
     """Largest offset of the look-at point from the centre, per axis, so the object is not always centred."""
     light_radius: tuple[float, float] = (3.0, 5.0)
     """Range of point-light distances from the centre; the light lies in the hemisphere facing the camera."""
-    light_power: float = 1.0
-    """Intensity of the white point light (linear; no distance falloff). Brighter lights clip light albedos
-    to white, and clipped pixels pass no gradient to the texture (the paper's power 2 is in other units)."""
+    light_power: float = 0.75
+    """Intensity of the white point light (linear; no distance falloff). With the ambient level and the
+    default specular strength (0.15) it sums to 1, so even a white albedo facing the light renders unclipped:
+    clipped pixels pass no gradient to the texture (the paper's power 2 is in other units)."""
     ambient: float = 0.1
     """Linear ambient light level, so faces turned away from the light are not black."""
 

@@ -1,0 +1,55 @@
+"""Colour transfer of a texture to the style images' colour statistics (ARF's pre-stylisation step).
+
+The linear map is the Monge-Kantorovich one (Pitie & Kokaram 2007, used by ARF): among the affine maps that give
+the source the target's mean and covariance, it moves colours the least. Texture atlases have nearly degenerate
+colour covariances (Spot's: eigenvalues 3e-8, 3e-3, 8e-2), and ``C^-1/2`` of those multiplies invisible noise
+into garish colours, so the source covariance is floored at a fraction of its total variance first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+# Smallest source variance per colour direction, as a fraction of the total variance (trace).
+_VARIANCE_FLOOR = 1e-2
+
+
+def _statistics(pixels: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean ``[3]`` and covariance ``[3, 3]`` of ``[N, 3]`` pixels, in float64."""
+    pixels = pixels.double()
+    mean = pixels.mean(dim=0)
+    centred = pixels - mean
+    return mean, centred.T @ centred / max(pixels.shape[0], 1)
+
+
+def _power(matrix: Tensor, power: float, floor: float = 0.0) -> Tensor:
+    """``matrix ** power`` of a symmetric positive semi-definite matrix, eigenvalues floored at ``floor``."""
+    values, vectors = torch.linalg.eigh(matrix)
+    return vectors @ torch.diag(values.clamp_min(max(floor, 1e-12)) ** power) @ vectors.T
+
+
+def colour_transfer_map(source: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """The affine map ``x -> x @ matrix.T + offset`` taking ``source [N,3]`` pixels' colour statistics to those of
+    ``target [M,3]`` (float64 ``[3,3]`` and ``[3]``)."""
+    source_mean, source_cov = _statistics(source)
+    target_mean, target_cov = _statistics(target)
+    floor = _VARIANCE_FLOOR * float(torch.trace(source_cov)) / 3
+    root, inverse_root = _power(source_cov, 0.5, floor), _power(source_cov, -0.5, floor)
+    matrix = inverse_root @ _power(root @ target_cov @ root, 0.5) @ inverse_root
+    return matrix, target_mean - source_mean @ matrix.T
+
+
+def recolour_texture(texture: Tensor, covered: Tensor, styles: Sequence[Tensor]) -> Tensor:
+    """``texture [3,Ht,Wt]`` recoloured so that its ``covered [Ht,Wt]`` texels take the colour statistics of the
+    pooled pixels of ``styles`` (``[1,3,H,W]`` each). Every texel goes through the same map, so texels no view
+    sees (seams, mip borders) keep matching their neighbours. Clamped to 0..1."""
+    if not bool(covered.any()):
+        return texture.clone()
+    source = texture[:, covered].T
+    target = torch.cat([style.reshape(3, -1).T for style in styles]).to(texture)
+    matrix, offset = colour_transfer_map(source, target)
+    flat = texture.reshape(3, -1).T.double() @ matrix.T + offset
+    return flat.T.reshape(texture.shape).to(texture.dtype).clamp(0.0, 1.0)
