@@ -84,7 +84,7 @@ def test_shared_content_pass_equals_two_passes_over_a_black_background(box, styl
                    weights={"content": 1.0}, texture={"shared_content_pass": shared})
         with torch.no_grad():
             job.params[0].layers[0].add_(0.1 * torch.randn_like(job.params[0].layers[0]))
-        terms.append({name: float(value) for name, value in job.loss_terms().items()})
+        terms.append({name: float(value.detach()) for name, value in job.loss_terms().items()})
     assert terms[0].keys() == terms[1].keys() == {"style", "content"}
     assert terms[0]["content"] > 0
     for name in terms[0]:

@@ -104,22 +104,16 @@ class NNFMObjective:
         styles: Sequence[torch.Tensor],
         style_weights: Sequence[float],
         taps: Sequence[str],
-        *,
-        chunk_size: int = 4096,
-        smoothing: float | None = None,
-        max_style_vectors: int = 0,
-        seed: int = 0,
-        tap_weights: Sequence[float] | None = None,
-        **_: object,
+        **options: object,
     ) -> WeightedStyleSum:
-        """One objective per style image (its own feature set), summed with the normalised ``style_weights``.
+        """One objective per style image (its own feature set), summed with the normalised ``style_weights``;
+        ``options`` are those of :meth:`from_styles`.
 
         Pooled matching cannot be weighted: each output vector just takes its nearest neighbour from whichever
         image has it. Styles of weight 0 are left out (their features would never count)."""
         weights = normalised(style_weights)
         parts = [
-            (weight, cls.from_styles(backbone, [style], taps, chunk_size=chunk_size, smoothing=smoothing,
-                                     max_style_vectors=max_style_vectors, seed=seed, tap_weights=tap_weights))
+            (weight, cls.from_styles(backbone, [style], taps, **options))
             for style, weight in zip(styles, weights, strict=True)
             if weight > 0
         ]
