@@ -2,8 +2,9 @@
 
 For each case (the demo config, and the ``preview`` preset with ``--backbone vgg19``) on each asset (Spot, and
 the bundled BoxTextured cube, whose flat faces show strokes plainly), run ``restyle mesh``, then render views from
-cameras the optimisation never used (the run's view distribution, another seed) of the result and of the original
-asset under the same lights, and measure with the one evaluator (``restyle.pipelines.quality``, VGG19):
+cameras the optimisation never used (two fixed distributions, ``EVAL_VIEW_SETS``, with another seed) of the
+result and of the original asset under the same lights, and measure with the one evaluator
+(``restyle.pipelines.quality``, VGG19):
 
 - ``result``: Gram and NNFM distances of the result's renders to the style image, and the content distance to the
   original's renders, all masked by the render coverage;
@@ -34,7 +35,7 @@ from restyle.pipelines.quality import Evaluator
 from restyle.pipelines.render_asset import geometry_and_textures
 from restyle.render.raster import rasterize
 from restyle.render.shading import render
-from restyle.render.views import ViewSampler
+from restyle.render.views import ViewConfig, ViewSampler
 
 REPO = Path(__file__).resolve().parents[1]
 STYLE = REPO / "assets/styles/vangogh_starry_night.jpg"
@@ -73,12 +74,23 @@ def _config(case: dict, mesh: Path, output: Path) -> MeshConfig:
                    flags=flags)
 
 
+# Held-out camera distributions, fixed whatever a run trains with, so that figures compare across versions:
+# "band" is the training distribution up to issue 8 (elevation -15..60 degrees, no roll, fov 40, the look-at point
+# jittered by 0.05 radii), "sphere" the paper's (the whole sphere, random roll and shift), the default since.
+EVAL_VIEW_SETS = {
+    "band": ViewConfig(directions="band", roll=False, fov=40.0, translation=0.05),
+    "sphere": ViewConfig(),
+}
+
+
 @torch.no_grad()
-def held_out_renders(config: MeshConfig, result_textures: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Renders ``[V,3,S,S]`` of the result and of the original asset from held-out cameras under the same random
-    lights (black background), and their coverage ``[V,1,S,S]``."""
+def held_out_renders(
+    config: MeshConfig, result_textures: list[torch.Tensor], views: ViewConfig
+) -> dict[str, torch.Tensor]:
+    """Renders ``[V,3,S,S]`` of the result and of the original asset from held-out cameras drawn from ``views``
+    under the same random lights (black background), and their coverage ``[V,1,S,S]``."""
     geometry, originals, wraps = geometry_and_textures(load_mesh(config.mesh, unwrap=config.unwrap))
-    sampler = ViewSampler(geometry, config.views, seed=config.optim.seed + HELD_OUT_SEED_OFFSET)
+    sampler = ViewSampler(geometry, views, seed=config.optim.seed + HELD_OUT_SEED_OFFSET)
     cameras, lights = sampler.sample(EVAL_VIEWS, width=EVAL_SIZE, height=EVAL_SIZE)
     fine = cameras.resized(EVAL_SIZE * EVAL_SUPERSAMPLE, EVAL_SIZE * EVAL_SUPERSAMPLE)
     gbuffer = rasterize(geometry, fine)
@@ -103,7 +115,10 @@ def _run_case(case: dict, mesh: Path, output: Path, evaluator: Evaluator) -> dic
     start = time.perf_counter()
     result = run(config)
     wall = time.perf_counter() - start
-    distances = _measure(evaluator, held_out_renders(result.config, result.textures))
+    distances = {
+        name: _measure(evaluator, held_out_renders(result.config, result.textures, views))
+        for name, views in EVAL_VIEW_SETS.items()
+    }
     losses = [line for line in (output / "metrics.jsonl").read_text().splitlines() if line]
     resolved = result.config
     return {
@@ -142,7 +157,8 @@ def mesh_quality(cases: list[str] | None = None, assets: list[str] | None = None
                 runs[f"{case_name}/{asset_name}"] = _run_case(case, mesh, output, evaluator)
     return {
         "evaluation": {
-            "views": EVAL_VIEWS, "size": EVAL_SIZE, "supersample": EVAL_SUPERSAMPLE,
+            "views": EVAL_VIEWS, "view_sets": {name: str(views) for name, views in EVAL_VIEW_SETS.items()},
+            "size": EVAL_SIZE, "supersample": EVAL_SUPERSAMPLE,
             "held_out_seed": f"run seed + {HELD_OUT_SEED_OFFSET}", "style": STYLE.name,
             "style_short_side": EVAL_SIZE, "background": "black (distances masked by coverage)",
             "distances": "restyle.pipelines.quality.Evaluator (VGG19): gram relu1_1..relu5_1, nnfm relu3_1+relu4_1,"

@@ -11,7 +11,6 @@ Run: .venv/bin/python benchmarks/bench_image_step.py [--backbone vgg19|vgg16|cli
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from restyle.pipelines import image as pipeline
 from restyle.pipelines.networks import (
     build_networks,
     build_style_objective,
-    resolve_taps,
     style_and_content_features,
 )
 from restyle.pipelines.objectives import content_objective
@@ -54,7 +52,6 @@ def measure(config: pipeline.ImageConfig, repeats: int) -> dict:
     content = resize_long_side(load_image(REPO / "assets/content/cc0_chelsea_cat.png"), config.size)[None]
     style = resize_long_side(load_image(REPO / "assets/styles/vangogh_starry_night.jpg"), config.size)[None]
     nets = build_networks(config.style, config.pretrained, torch.device("cpu"))
-    config = dataclasses.replace(config, style=resolve_taps(config.style, nets))
     objective = build_style_objective(config.style, nets, [style], seed=0)
     targets = nets.content(content, config.style.content_taps)
     image = content.clone().requires_grad_(True)
@@ -84,7 +81,8 @@ def measure(config: pipeline.ImageConfig, repeats: int) -> dict:
     def losses() -> None:
         style = type(targets)(tuple(m.clone().requires_grad_(True) for m in style_maps))
         content = type(targets)(tuple(m.clone().requires_grad_(True) for m in content_maps))
-        total = config.weights.style * objective(style) + config.weights.content * content_objective(content, targets)
+        content_term = content_objective(content, targets, reduction=config.style.content_reduction)
+        total = config.weights.style * objective(style) + config.weights.content * content_term
         total.backward()
 
     parts = {"step": time_it(step, repeats=repeats), "backbones_fwd_bwd": time_it(backbones, repeats=repeats),

@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
 from restyle import cli
 from restyle.configs import load_toml
 from restyle.io.images import save_image
@@ -174,3 +179,61 @@ def test_image_command_bad_new_options_fail_cleanly(monkeypatch, capsys, images,
                            "--iters", "2", *flags)
     assert code == 2
     _assert_clean_failure(code, err, needle, out)
+
+
+# ------------------------------------------------------------------------------------------ --print-config
+
+
+def _refuse_to_load(monkeypatch) -> None:
+    """--print-config must not touch a mesh, an image or a network: each of them now fails the test."""
+    import restyle.pipelines.image as image_pipeline
+    import restyle.pipelines.mesh as mesh_pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--print-config loaded an input or a network")
+
+    for module, name in ((mesh_pipeline, "load_mesh"), (mesh_pipeline, "build_networks"),
+                         (mesh_pipeline, "load_image"), (image_pipeline, "build_networks"),
+                         (image_pipeline, "load_run_images")):
+        monkeypatch.setattr(module, name, refuse)
+
+
+def test_mesh_print_config_is_the_resolved_toml_and_reads_no_input(monkeypatch, capsys, tmp_path) -> None:
+    _refuse_to_load(monkeypatch)
+    config = tmp_path / "job.toml"
+    config.write_text("[optim]\niters = 5\nseed = 3\n")
+    missing = tmp_path / "no such mesh.obj"
+    code, stdout, err = run_cli(monkeypatch, capsys, "mesh", missing, "-s", tmp_path / "missing.png",
+                                "--preset", "paper", "--config", config, "--iters", "7", "--print-config")
+    assert code == 0, err
+    resolved = tomllib.loads(stdout)
+    assert resolved["mesh"] == str(missing)
+    assert resolved["render"]["texture_size"] == 1024 and resolved["optim"]["lr"] == 0.0095  # the preset's
+    assert resolved["optim"]["iters"] == 7 and resolved["optim"]["seed"] == 3  # flag beats file beats preset
+    assert resolved["weights"]["style"] == 1e4 and resolved["style"]["content_backbone"] == "vgg16"  # resolved
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.toml"]  # nothing written
+
+
+def test_mesh_print_config_needs_no_inputs_at_all(monkeypatch, capsys) -> None:
+    _refuse_to_load(monkeypatch)
+    code, stdout, err = run_cli(monkeypatch, capsys, "mesh", "--preset", "paper", "--print-config")
+    assert code == 0, err
+    resolved = tomllib.loads(stdout)
+    assert "mesh" not in resolved and resolved["optim"]["iters"] == 15000
+
+
+def test_image_print_config_is_the_resolved_toml_and_reads_no_input(monkeypatch, capsys, tmp_path) -> None:
+    _refuse_to_load(monkeypatch)
+    code, stdout, err = run_cli(monkeypatch, capsys, "image", tmp_path / "missing.jpg", "-s", tmp_path / "s.png",
+                                "--preset", "gatys", "--size", "99", "--print-config")
+    assert code == 0, err
+    resolved = tomllib.loads(stdout)
+    assert resolved["style"]["method"] == "gram" and resolved["optim"]["lr"] == 0.02  # the preset's
+    assert resolved["size"] == 99  # the flag
+    assert isinstance(resolved["weights"]["style"], float)  # the backbone's default, resolved
+    assert not list(tmp_path.iterdir())
+
+
+def test_print_config_still_refuses_a_bad_option(monkeypatch, capsys) -> None:
+    code, stdout, err = run_cli(monkeypatch, capsys, "mesh", "-b", "alexnet", "--print-config")
+    assert code != 0 and not stdout and "unknown backbone 'alexnet'" in err

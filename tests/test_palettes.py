@@ -55,6 +55,24 @@ def test_kmeans_returns_distinct_colours_when_there_are_few() -> None:
     torch.testing.assert_close(palette, torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
 
 
+def _grey_ramp_with_a_one_percent_accent(accent: torch.Tensor, size: int = 100) -> torch.Tensor:
+    """``[3, size, size]``: 99% of the pixels in 8 flat grey bands, 1% a painted (noisy) muted red."""
+    count = size * size
+    greys = torch.linspace(0, 1, 8).repeat_interleave(count * 99 // 100 // 8)[:, None].expand(-1, 3)
+    noise = 0.03 * torch.randn(count - greys.shape[0], 3, generator=torch.Generator().manual_seed(0))
+    return torch.cat([greys, (accent + noise).clamp(0, 1)]).T.reshape(3, size, size)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kmeans_counts_each_distinct_colour_once_so_a_small_accent_keeps_its_centre(seed: int) -> None:
+    """Clustering the pixels, the greys' 99% outvote the accent: for these seeds its nearest centre ended 0.34
+    to 0.38 away, merged with a grey. Clustering the distinct colours (the paper's code) gives it its own."""
+    accent = torch.tensor([0.75, 0.35, 0.3])
+    palette = palette_kmeans(_grey_ramp_with_a_one_percent_accent(accent), 4, seed=seed)
+    assert palette.shape == (4, 3)
+    assert (palette - accent).norm(dim=1).min() < 0.05
+
+
 def test_kmeans_bad_inputs() -> None:
     with pytest.raises(ValueError, match=r"\[3, H, W\]"):
         palette_kmeans(torch.rand(1, 3, 4, 4), 2)

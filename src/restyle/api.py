@@ -22,6 +22,27 @@ def _inputs(**paths: Any) -> dict[str, Any]:
     return {k: v for k, v in paths.items() if v is not None and v != []}
 
 
+def image_config(
+    content: str | Path | None = None,
+    styles: Sequence[str | Path] = (),
+    output: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    **options: Any,
+) -> image_pipeline.ImageConfig:
+    """The config :func:`stylize_image` runs with: defaults < ``preset`` < ``config_file`` < ``options``. Reads no
+    file but ``config_file``."""
+    flags = {**options, **_inputs(content=content, styles=[Path(s) for s in styles], output=output)}
+    return resolve(
+        image_pipeline.ImageConfig(),
+        presets=image_pipeline.IMAGE_PRESETS,
+        preset=preset,
+        config_file=Path(config_file) if config_file else None,
+        flags=flags,
+    )
+
+
 def stylize_image(
     content: str | Path | None = None,
     styles: Sequence[str | Path] = (),
@@ -33,15 +54,33 @@ def stylize_image(
     **options: Any,
 ) -> image_pipeline.ImageResult:
     """Stylise a photo. Returns the image tensor and the paths of the image, its config and its metrics."""
-    flags = {**options, **_inputs(content=content, styles=[Path(s) for s in styles], output=output)}
-    config = resolve(
-        image_pipeline.ImageConfig(),
-        presets=image_pipeline.IMAGE_PRESETS,
+    config = image_config(content, styles, output, preset=preset, config_file=config_file, **options)
+    return image_pipeline.run(config, on_step=on_step)
+
+
+def mesh_config(
+    mesh: str | Path | None = None,
+    styles: Sequence[str | Path] = (),
+    output: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    resume: str | Path | None = None,
+    **options: Any,
+) -> mesh_pipeline.MeshConfig:
+    """The config :func:`stylize_mesh` runs with: defaults < ``preset`` < ``config_file`` (or the resumed run's
+    ``config.toml``) < ``options``. Reads no file but that config file."""
+    if resume is not None:
+        config_file = mesh_pipeline.load_resume_config(Path(resume))
+        output = output or resume
+    flags = {**options, **_inputs(mesh=mesh, styles=[Path(s) for s in styles], output=output)}
+    return resolve(
+        mesh_pipeline.MeshConfig(),
+        presets=mesh_pipeline.MESH_PRESETS,
         preset=preset,
         config_file=Path(config_file) if config_file else None,
         flags=flags,
     )
-    return image_pipeline.run(config, on_step=on_step)
 
 
 def stylize_mesh(
@@ -60,17 +99,7 @@ def stylize_mesh(
     ``resume=OUTDIR`` continues an interrupted run from its ``config.toml`` and checkpoint (options given here
     still override, e.g. more ``optim={"iters": ...}``).
     """
-    if resume is not None:
-        config_file = mesh_pipeline.load_resume_config(Path(resume))
-        output = output or resume
-    flags = {**options, **_inputs(mesh=mesh, styles=[Path(s) for s in styles], output=output)}
-    config = resolve(
-        mesh_pipeline.MeshConfig(),
-        presets=mesh_pipeline.MESH_PRESETS,
-        preset=preset,
-        config_file=Path(config_file) if config_file else None,
-        flags=flags,
-    )
+    config = mesh_config(mesh, styles, output, preset=preset, config_file=config_file, resume=resume, **options)
     return mesh_pipeline.run(config, on_step=on_step, resume=resume is not None)
 
 

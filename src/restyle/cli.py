@@ -73,6 +73,7 @@ def _numbers(text: str | None, flag: str) -> list[float] | None:
 METHOD = _opt(StyleConfig, "method", "--method")
 BACKBONE = _opt(StyleConfig, "backbone", "--backbone", "-b")
 CONTENT_BACKBONE = _opt(StyleConfig, "content_backbone", "--content-backbone")
+SMOOTHING = _opt(StyleConfig, "smoothing", "--smoothing")
 STYLE_WEIGHT = _opt(LossWeights, "style", "--style-weight")
 CONTENT_WEIGHT = _opt(LossWeights, "content", "--content-weight")
 TV_WEIGHT = _opt(LossWeights, "tv", "--tv-weight")
@@ -90,18 +91,32 @@ DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N.")
 PRESET = typer.Option(None, "--preset", "-p", help="Named preset (applied before --config and flags).")
 CONFIG = typer.Option(None, "--config", "-c", help="TOML config file (e.g. a config.toml of an earlier run).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+PRINT_CONFIG = typer.Option(
+    False, "--print-config",
+    help="Print the fully resolved config (defaults < preset < --config < flags) as TOML and exit; loads no "
+    "weights, meshes or images, so inputs may be left out.",
+)
 
 
 def _shared_flags(**values: object) -> dict[str, object]:
     """Map the shared CLI options onto dotted config paths."""
     paths = {
         "method": "style.method", "backbone": "style.backbone", "content_backbone": "style.content_backbone",
+        "smoothing": "style.smoothing",
         "style_weight": "weights.style", "content_weight": "weights.content", "tv_weight": "weights.tv",
         "palette": "palette.source", "palette_colors": "palette.colors", "palette_weight": "palette.weight",
         "iters": "optim.iters", "lr": "optim.lr", "seed": "optim.seed",
         "weights_dir": "pretrained.weights_dir", "download": "pretrained.download", "device": "device",
     }
     return {paths[name]: value for name, value in values.items()}
+
+
+def _print_config(config: object) -> None:
+    """The resolved config on stdout as TOML (what the run would write as config.toml), then exit 0."""
+    from restyle.configs import dump_toml
+
+    typer.echo(dump_toml(config), nl=False)
+    raise typer.Exit(0)
 
 
 @contextmanager
@@ -132,6 +147,7 @@ def image_command(
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
     content_backbone: str | None = CONTENT_BACKBONE,
+    smoothing: float | None = SMOOTHING,
     style_weight: float | None = STYLE_WEIGHT,
     content_weight: float | None = CONTENT_WEIGHT,
     tv_weight: float | None = TV_WEIGHT,
@@ -162,13 +178,14 @@ def image_command(
     preset: str | None = PRESET,
     config: Path | None = CONFIG,
     quiet: bool = QUIET,
+    print_config: bool = PRINT_CONFIG,
 ) -> None:
     """Stylise a photo: restyle image CONTENT -s STYLE [-s STYLE ...] -o OUT."""
-    from restyle.api import stylize_image
+    from restyle.api import image_config, stylize_image
     from restyle.configs import nested
 
     flags = nested({
-        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone,
+        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone, smoothing=smoothing,
                         style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
@@ -180,6 +197,11 @@ def image_command(
         "style.content_taps": _names(content_layers, "--content-layers"),
         "style.content_tap_weights": _numbers(content_layer_weights, "--content-layer-weights"),
     })
+    if print_config:
+        from restyle.pipelines.image import resolve_defaults
+
+        _print_config(resolve_defaults(image_config(content, style or [], output, preset=preset, config_file=config,
+                                                    **flags)))
     with _progress(not quiet, "restyle image") as on_step:
         result = stylize_image(content, style or [], output, preset=preset, config_file=config,
                                on_step=on_step, **flags)
@@ -195,6 +217,7 @@ def mesh_command(
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
     content_backbone: str | None = CONTENT_BACKBONE,
+    smoothing: float | None = SMOOTHING,
     style_weight: float | None = STYLE_WEIGHT,
     content_weight: float | None = CONTENT_WEIGHT,
     tv_weight: float | None = TV_WEIGHT,
@@ -205,14 +228,12 @@ def mesh_command(
     render_size: int | None = _opt(RenderConfig, "render_size", "--render-size"),
     views_per_step: int | None = _opt(RenderConfig, "views_per_step", "--views-per-step"),
     background: str | None = _opt(RenderConfig, "background", "--background"),
+    view_pool: int | None = _opt(RenderConfig, "view_pool", "--view-pool"),
     distance: tuple[float, float] | None = typer.Option(
         None, "--distance", help="Camera distance range MIN MAX in bounding radii (sets the pattern scale)."
     ),
     elevation: tuple[float, float] | None = typer.Option(
-        None, "--elevation", help="Camera elevation range MIN MAX in degrees."
-    ),
-    light_radius: tuple[float, float] | None = typer.Option(
-        None, "--light-radius", help="Point-light distance range MIN MAX in bounding radii."
+        None, "--elevation", help="Camera elevation range MIN MAX in degrees (with views.directions = band)."
     ),
     light_power: float | None = typer.Option(None, "--light-power", help="Point-light intensity (linear)."),
     turntable: str | None = _opt(OutputConfig, "turntable", "--turntable"),
@@ -227,23 +248,29 @@ def mesh_command(
     config: Path | None = CONFIG,
     resume: Path | None = typer.Option(None, "--resume", help="Continue the interrupted run in this folder."),
     quiet: bool = QUIET,
+    print_config: bool = PRINT_CONFIG,
 ) -> None:
     """Stylise a 3D asset: restyle mesh MESH -s STYLE [-s STYLE ...] -o OUTDIR."""
-    from restyle.api import stylize_mesh
+    from restyle.api import mesh_config, stylize_mesh
     from restyle.configs import nested
     from restyle.pipelines.mesh import Interrupted
 
     flags = nested({
-        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone,
+        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone, smoothing=smoothing,
                         style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
         "text": text, "unwrap": unwrap,
         "render.texture_size": texture_size, "render.render_size": render_size,
-        "render.views_per_step": views_per_step, "render.background": background,
-        "views.distance": distance, "views.elevation": elevation, "views.light_radius": light_radius,
+        "render.views_per_step": views_per_step, "render.background": background, "render.view_pool": view_pool,
+        "views.distance": distance, "views.elevation": elevation,
         "views.light_power": light_power, "outputs.turntable": turntable,
     })
+    if print_config:
+        from restyle.pipelines.mesh import resolve_defaults
+
+        _print_config(resolve_defaults(mesh_config(mesh, style or [], output, preset=preset, config_file=config,
+                                                   resume=resume, **flags)))
     try:
         with _progress(not quiet, "restyle mesh") as on_step:
             result = stylize_mesh(mesh, style or [], output, preset=preset, config_file=config, resume=resume,

@@ -67,21 +67,25 @@ def _kmeans_plus_plus_centres(pixels: Tensor, k: int, generator: torch.Generator
 
 
 def _kmeans_colours(pixels: Tensor, k: int, seed: int, max_samples: int) -> Tensor:
-    """k-means centres of ``[P, 3]`` pixels, or the distinct colours when there are no more than ``k``."""
+    """k-means centres of the distinct colours of ``[P, 3]`` pixels, or those colours when there are at most ``k``.
+
+    Each distinct colour counts once, however many pixels show it (the CLIP paper's code clusters
+    ``unique`` colours): a small accent of its own hue gets a centre instead of being outvoted by the shades
+    of a large area."""
     distinct = _distinct_colours(pixels)
     if distinct.shape[0] <= k:
         return sort_by_luminance(distinct)
     generator = torch.Generator().manual_seed(seed)
-    if pixels.shape[0] > max_samples:
-        pixels = pixels[torch.randperm(pixels.shape[0], generator=generator)[:max_samples]]
-    start = _kmeans_plus_plus_centres(pixels, k, generator)
+    if distinct.shape[0] > max_samples:
+        distinct = distinct[torch.randperm(distinct.shape[0], generator=generator)[:max_samples]]
+    start = _kmeans_plus_plus_centres(distinct, k, generator)
     # kornia's KMeans seeds the *global* generator (and draws from it for empty clusters); fork it so
     # the caller's random streams are untouched.
     with torch.random.fork_rng(devices=[]):
         kmeans = KMeans(
             start.shape[0], start, tolerance=_KMEANS_TOLERANCE, max_iterations=_KMEANS_MAX_ITERATIONS, seed=seed
         )
-        kmeans.fit(pixels)
+        kmeans.fit(distinct)
         centres = kmeans.cluster_centers
     return sort_by_luminance(centres.float().clamp(0.0, 1.0))
 
@@ -89,8 +93,9 @@ def _kmeans_colours(pixels: Tensor, k: int, seed: int, max_samples: int) -> Tens
 def palette_kmeans(image: Tensor, k: int, *, seed: int = 0, max_samples: int = 20000) -> Tensor:
     """``k`` representative colours ``[K, 3]`` of an image ``[3, H, W]`` by k-means (kornia), luminance-sorted.
 
-    At most ``max_samples`` pixels (drawn with ``seed``) are clustered. An image with no more than ``k``
-    distinct colours returns those colours, so ``K <= k``. Deterministic for a given ``seed``.
+    The image's distinct colours (at 8 bits) are clustered, each once whatever its pixel count; at most
+    ``max_samples`` of them (drawn with ``seed``). An image with no more than ``k`` distinct colours returns
+    those colours, so ``K <= k``. Deterministic for a given ``seed``.
     """
     _check_k(k)
     if image.ndim != 3 or image.shape[0] != 3 or not image.is_floating_point():
@@ -127,7 +132,7 @@ def parse_hex_palette(text: str) -> Tensor:
 
 
 def palette_from_image_file(path: str | os.PathLike[str], k: int, *, seed: int = 0) -> Tensor:
-    """Palette from an image file: its distinct colours if there are at most ``k``, else k-means to ``k``.
+    """Palette from an image file: its distinct colours if there are at most ``k``, else k-means on them to ``k``.
 
     Fully transparent pixels (alpha < 0.5) are ignored, so a swatch on a transparent sheet works.
     """

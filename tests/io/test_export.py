@@ -257,3 +257,15 @@ def test_dilation_edge_cases() -> None:
     np.testing.assert_array_equal(dilate_texture(texture, np.ones((4, 4), bool)), texture)
     with pytest.raises(ValueError, match="coverage must be"):
         dilate_texture(texture, np.ones((3, 4), bool))
+
+
+@pytest.mark.parametrize("kind", ["glb", "obj"])
+def test_textures_at_each_slots_own_size_come_back_bit_for_bit(assets: Path, tmp_path: Path, kind: str) -> None:
+    # restyle mesh exports at the original resolution: slots of different, non-square sizes, values unchanged
+    mesh = load_mesh(assets / "meshes/spider/spider.obj")
+    textures = [slot.image for slot in mesh.slots]
+    assert len({texture.shape for texture in textures}) > 1
+    target = tmp_path / f"spider.{kind}"
+    EXPORTERS[kind](mesh, textures, target)
+    for slot, texture in zip(load_mesh(target).slots, textures, strict=True):
+        np.testing.assert_array_equal(slot.image, texture)

@@ -158,6 +158,18 @@ def test_smoothing_keeps_the_correct_argmin() -> None:
                                nnfm_loss_reference(features, style, smoothing=1.0))
 
 
+def test_smoothing_changes_which_neighbour_is_picked() -> None:
+    """Raw, (1, 0.5, 0) is the closer direction to (2, 0, 0); after the softmax over channels, (10, 5, 5) is
+    (its smoothed form is almost one-hot on the first channel, like the target's)."""
+    features = torch.tensor([[[2.0, 0.0, 0.0]]], dtype=torch.float64)
+    style = torch.tensor([[1.0, 0.5, 0.0], [10.0, 5.0, 5.0]], dtype=torch.float64)
+    assert nearest_style_indices(features, style).item() == 0
+    assert nearest_style_indices(smooth_features(features), smooth_features(style)).item() == 1
+    smoothed = smooth_features(features), smooth_features(style)
+    expected = 1.0 - F.cosine_similarity(smoothed[0][0], smoothed[1][1:], dim=-1)
+    torch.testing.assert_close(nnfm_loss(features, style, smoothing=1.0), expected[0])
+
+
 def test_smoothing_temperature_changes_the_value() -> None:
     features = torch.randn(1, 8, 4, dtype=torch.float64)
     style = torch.randn(5, 4, dtype=torch.float64)

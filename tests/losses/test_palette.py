@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -23,18 +25,18 @@ def test_zero_when_every_colour_is_a_palette_colour() -> None:
 
 def test_known_values() -> None:
     texture = _texture_of([[0.4, 0.4, 0.4], [0.9, 0.1, 0.0], [1.0, 1.0, 1.0]])
-    # grey 0.4 -> black (3 * 0.16); (0.9, 0.1, 0) -> red (0.01 + 0.01); white -> white (0)
-    expected = (0.48 + 0.02 + 0.0) / 3.0
+    # Euclidean, as the paper's cdist: grey 0.4 -> black sqrt(3 * 0.16); (0.9, 0.1, 0) -> red sqrt(0.01 + 0.01)
+    expected = (math.sqrt(0.48) + math.sqrt(0.02) + 0.0) / 3.0
     assert palette_loss(texture, BLACK_WHITE_RED).item() == pytest.approx(expected)
     distances = palette_distances(texture, BLACK_WHITE_RED)
     assert distances.shape == (1, 1, 3)
-    torch.testing.assert_close(distances.flatten(), torch.tensor([0.48, 0.02, 0.0]))
+    torch.testing.assert_close(distances.flatten(), torch.tensor([0.48, 0.02, 0.0]).sqrt())
 
 
 def test_masked_texels_are_ignored() -> None:
     texture = _texture_of([[0.4, 0.4, 0.4], [0.2, 0.9, 0.7], [1.0, 1.0, 1.0]])
     mask = torch.tensor([[[1.0, 0.0, 1.0]]])
-    assert palette_loss(texture, BLACK_WHITE_RED, mask).item() == pytest.approx(0.48 / 2.0)
+    assert palette_loss(texture, BLACK_WHITE_RED, mask).item() == pytest.approx(math.sqrt(0.48) / 2.0)
     assert palette_loss(texture, BLACK_WHITE_RED, torch.zeros_like(mask)).item() == 0.0
 
 
@@ -53,12 +55,26 @@ def test_gradient_reaches_the_chosen_palette_colour_only() -> None:
     assert torch.count_nonzero(palette.grad[1:]) == 0
 
 
+def test_gradient_is_zero_on_the_palette_and_full_strength_next_to_it() -> None:
+    """The distance, not its square: a texel 1e-4 from a palette colour is pulled with a unit-length gradient
+    (a squared distance would give 2e-4), and one exactly on it gets a finite zero gradient, not NaN."""
+    on = _texture_of([[1.0, 0.0, 0.0]]).double().requires_grad_(True)
+    palette_loss(on, BLACK_WHITE_RED.double()).backward()
+    assert torch.equal(on.grad, torch.zeros_like(on))
+
+    near = (_texture_of([[1.0, 0.0, 0.0]]).double() + torch.tensor([-1e-4, 0.0, 0.0]).view(3, 1, 1))
+    near.requires_grad_(True)
+    palette_loss(near, BLACK_WHITE_RED.double()).backward()
+    torch.testing.assert_close(near.grad.flatten(), torch.tensor([-1.0, 0.0, 0.0], dtype=torch.float64))
+
+
 def test_module() -> None:
     images = torch.rand(2, 3, 4, 4)
     torch.testing.assert_close(PaletteLoss()(images, BLACK_WHITE_RED), palette_loss(images, BLACK_WHITE_RED))
 
 
 def test_gradcheck() -> None:
+    """Random colours lie away from the palette, where the Euclidean distance is smooth."""
     colors = torch.rand(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
     palette = torch.rand(4, 3, dtype=torch.float64, requires_grad=True)
     mask = torch.rand(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)

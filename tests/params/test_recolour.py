@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from restyle.params.recolour import colour_transfer_map, recolour_texture
+from restyle.params.recolour import colour_transfer_map, fit_colour_map, recolour_texture
 
 
 def _stats(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,3 +62,14 @@ def test_no_covered_texel_leaves_the_texture_alone() -> None:
     texture = torch.rand(3, 4, 4)
     out = recolour_texture(texture, torch.zeros(4, 4, dtype=torch.bool), [torch.rand(1, 3, 4, 4)])
     assert torch.equal(out, texture)
+
+
+def test_a_fitted_map_recolours_a_texture_of_any_size_texel_by_texel() -> None:
+    small = torch.rand(3, 8, 8)
+    style = torch.rand(1, 3, 16, 16) * torch.tensor([1.0, 0.5, 0.2])[None, :, None, None]
+    colour_map = fit_colour_map(small, torch.ones(8, 8, dtype=torch.bool), [style])
+    assert torch.equal(colour_map.apply(small), recolour_texture(small, torch.ones(8, 8, dtype=torch.bool), [style]))
+    # the full-resolution texture (here each texel repeated 4x4) gets exactly the same colours
+    full = small.repeat_interleave(4, dim=1).repeat_interleave(4, dim=2)
+    assert torch.equal(colour_map.apply(full), colour_map.apply(small).repeat_interleave(4, 1).repeat_interleave(4, 2))
+    assert fit_colour_map(small, torch.zeros(8, 8, dtype=torch.bool), [style]) is None

@@ -16,6 +16,7 @@ from restyle.errors import ConfigError, InputError
 from restyle.io.images import load_image, save_image
 from restyle.io.meshes import load_mesh
 from restyle.pipelines.mesh import MESH_PRESETS, Interrupted, MeshConfig, MeshJob
+from restyle.pipelines.objectives import content_objective
 
 TINY = {
     "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 4},
@@ -138,16 +139,61 @@ def test_palette_loss_moves_covered_texels_and_leaves_uncovered_alone(box, style
         "render": {"view_pool": 1},
     }), source="test")
     job = MeshJob(config)
-    covered = job.coverage[0]
-    assert covered.any() and (~covered).any()  # a single view sees part of the texture only
+    assert not job.coverage[0].any()  # nothing seen before the first step: the palette term must cope
     before = job.textures()[0].detach().clone()
     for _ in range(5):
         job.step()
     after = job.textures()[0].detach()
+    covered = job.coverage[0]
+    assert covered.any() and (~covered).any()  # a single view sees part of the texture only
 
     assert torch.equal(after[:, ~covered], before[:, ~covered])
     closer = _palette_distance(after, job.palette) < _palette_distance(before, job.palette) - 1e-4
     assert closer[covered].float().mean() > 0.9
+
+
+def test_palette_loss_pulls_back_a_texel_pushed_past_one(box, style, tmp_path) -> None:
+    """The palette loss sees original + residual unclamped (the paper's): a texel at 1.3 against a white palette
+    is 0.3 from it and is pulled down; its clamped value, 1, would sit on the palette and get no pull."""
+    config = apply_overrides(MeshConfig(), _merge(TINY, {
+        "mesh": str(box), "styles": [str(style)], "output": str(tmp_path / "out"),
+        "style": {"backbone": "patch"}, "weights": {"style": 0.0, "content": 0.0},
+        "palette": {"source": "#ffffff", "weight": 1.0}, "render": {"view_pool": 1},
+    }), source="test")
+    job = MeshJob(config)
+    job.coverage = [torch.ones_like(covered) for covered in job.coverage]  # every texel in the palette loss
+    param = job.params[0]
+    with torch.no_grad():
+        param.layers[0].copy_(1.3 - param.original)
+    job.loss_terms()["palette"].backward()
+
+    assert torch.all(param.layers[0].grad > 0)  # descending lowers the texels towards white
+    assert torch.all(job.textures()[0] == 1.0)  # what the renders see: clamped, on the palette
+
+
+@pytest.mark.parametrize("content_backbone", ["vgg16", "patch"])
+def test_paper_setting_sums_layers_and_smooths_clip_features(
+    box, style, tmp_path, random_weights_dir, monkeypatch, content_backbone
+) -> None:
+    """clip-rn50 style: smoothing 1 and NNFM summed over taps; the content loss combines its taps as its backbone
+    says (sum for the paper's vgg16, mean for patch); all written resolved into config.toml."""
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("reduction"))
+        return content_objective(*args, **kwargs)
+
+    monkeypatch.setattr("restyle.pipelines.mesh.content_objective", spy)
+    options = _merge(TINY, {"style": {"backbone": "clip-rn50", "content_backbone": content_backbone},
+                            "pretrained": {"weights_dir": random_weights_dir}, "optim": {"iters": 1}})
+    stylize_mesh(box, [style], tmp_path / "out", **options)
+
+    written = load_toml(tmp_path / "out" / "config.toml")
+    expected = "sum" if content_backbone == "vgg16" else "mean"
+    assert seen == [expected]
+    assert (written["style"]["smoothing"], written["style"]["style_reduction"]) == (1.0, "sum")
+    assert written["style"]["content_reduction"] == expected
+    assert written["weights"]["style"] == 1e4
 
 
 def test_missing_mesh_and_bad_style_are_clear_and_write_nothing(box, style, tmp_path) -> None:

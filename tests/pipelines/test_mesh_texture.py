@@ -47,7 +47,7 @@ def _job(box: Path, style_image: Path, tmp_path: Path, **sections: dict) -> Mesh
 
 def test_recolour_starts_from_the_style_colours_and_previews_the_loaded_asset(box, style, tmp_path) -> None:
     job = _job(box, style, tmp_path, style={"backbone": "patch"}, texture={"recolour": "style"})
-    covered = job.coverage[0]
+    covered = job.islands[0]  # the recolouring is fitted before any view is seen: on the UV islands
     style_mean = job.styles[0].reshape(3, -1).mean(1)
     assert (job.originals()[0][:, covered].mean(1) - style_mean).abs().max() < 0.03
     assert (job.loaded_textures[0][:, covered].mean(1) - style_mean).abs().max() > 0.1  # "before": as loaded

@@ -81,3 +81,25 @@ def test_select_and_resized() -> None:
     assert torch.equal(subset.eye, cameras.eye[[2, 0]]) and subset.batch_size == 2
     bigger = cameras.resized(16, 12)
     assert (bigger.width, bigger.height) == (16, 12) and torch.equal(bigger.fov_y, cameras.fov_y)
+
+
+def test_roll_turns_the_camera_about_its_view_axis() -> None:
+    upright = Cameras.look_at([0.0, 0.0, 3.0], [0.0, 0.0, 0.0])
+    rolled = Cameras.look_at([0.0, 0.0, 3.0], [0.0, 0.0, 0.0], roll=torch.tensor([math.pi / 2]))
+    # a quarter turn counter-clockwise: the camera's right axis points along the world's up
+    assert torch.allclose(rolled.rotation[0, 0], torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
+    assert torch.allclose(rolled.rotation[0, 2], upright.rotation[0, 2])  # same view axis
+    assert torch.allclose(torch.linalg.det(rolled.rotation), torch.ones(1), atol=1e-6)
+    pixels, _ = rolled.project_to_pixels(torch.tensor([[0.0, 1.0, 0.0]]))
+    assert pixels[0, 0, 0] > rolled.width / 2  # what is up in the world is on the right of the image
+
+
+def test_moved_cameras_keep_their_orientation_and_see_moved_points_where_they_were() -> None:
+    cameras = _cameras()
+    offset = torch.tensor([[0.3, -0.2, 0.1], [0.0, 0.5, 0.0], [-0.4, 0.0, 0.2]])
+    moved = cameras.moved(offset)
+    assert torch.equal(moved.rotation, cameras.rotation) and torch.allclose(moved.eye, cameras.eye + offset)
+    point = torch.tensor([[0.1, 0.2, -0.3]])
+    before, depth_before = cameras.project_to_pixels(point)
+    after, depth_after = moved.project_to_pixels(point + offset[:, None, :])
+    assert torch.allclose(before, after, atol=1e-4) and torch.allclose(depth_before, depth_after, atol=1e-5)

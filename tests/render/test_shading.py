@@ -10,7 +10,14 @@ from restyle.conventions import linear_to_srgb, srgb_to_linear
 from restyle.render.camera import Cameras
 from restyle.render.geometry import MeshGeometry
 from restyle.render.raster import rasterize
-from restyle.render.shading import Lights, ShadingConfig, render, shade_points, surface_samples, texel_coverage
+from restyle.render.shading import (
+    Lights,
+    ShadingConfig,
+    render,
+    sampled_texels,
+    shade_points,
+    surface_samples,
+)
 from restyle.render.views import GBufferCache, ViewConfig, ViewSampler
 
 NO_SPECULAR = ShadingConfig(specular=0.0)
@@ -146,26 +153,52 @@ def test_multi_slot_faces_show_their_own_texture(quad: MeshGeometry) -> None:
     assert torch.equal(output.images[0, 0] > 0.5, gbuffer.tri_id[0] == 0)
 
 
-def test_texel_coverage_marks_seen_texels(quad: MeshGeometry) -> None:
+def _read_texels(geometry: MeshGeometry, cameras: Cameras, shape=(16, 16), wrap: str = "repeat") -> torch.Tensor:
+    surface = surface_samples(geometry, rasterize(geometry, cameras), cameras)
+    return sampled_texels(surface, [shape], [wrap])[0]
+
+
+def test_sampled_texels_marks_the_texels_a_view_reads(quad: MeshGeometry) -> None:
     half = front_camera(size=8, half_size=0.5)  # sees only the central half of the quad
-    coverage = texel_coverage(quad, rasterize(quad, half), half, [(16, 16)])[0]
-    assert coverage.shape == (16, 16) and coverage.dtype == torch.bool
-    assert coverage[4:12, 4:12].all() and not coverage[:3].any() and not coverage[:, 13:].any()
+    covered = _read_texels(quad, half)
+    assert covered.shape == (16, 16) and covered.dtype == torch.bool
+    assert covered[4:12, 4:12].all() and not covered[:3].any() and not covered[:, 13:].any()
 
 
-def test_texture_gradients_only_reach_seen_texels(quad: MeshGeometry) -> None:
+def test_texture_gradients_at_full_resolution_reach_exactly_the_sampled_texels(quad: MeshGeometry) -> None:
     texture = torch.rand(3, 16, 16, requires_grad=True)
     cameras = front_camera(size=13, half_size=0.5)  # magnified (LOD 0), pixel centres off the texel grid
     gbuffer = rasterize(quad, cameras)
-    render(quad, gbuffer, cameras, [texture], ["repeat"], Lights.ambient_only(1)).images.sum().backward()
+    output = render(quad, gbuffer, cameras, [texture], ["repeat"], Lights.ambient_only(1))
+    output.images.sum().backward()
     touched = texture.grad.abs().sum(0) > 0
-    assert torch.equal(touched, texel_coverage(quad, gbuffer, cameras, [(16, 16)])[0])
+    assert torch.equal(touched, sampled_texels(output.surface, [(16, 16)], ["repeat"])[0])
 
 
-def test_minified_coverage_has_no_holes(quad: MeshGeometry) -> None:
+def test_a_texel_read_only_through_a_coarse_mip_level_is_not_sampled(quad: MeshGeometry) -> None:
+    texture = torch.rand(3, 16, 16, requires_grad=True)
     cameras = front_camera(size=4, half_size=1.0)  # 4x4 pixels over a 16x16 texture: mip level 2
-    coverage = texel_coverage(quad, rasterize(quad, cameras), cameras, [(16, 16)])[0]
-    assert coverage.all()  # every texel feeds the coarse level the pixels sample
+    output = render(quad, rasterize(quad, cameras), cameras, [texture], ["repeat"], Lights.ambient_only(1))
+    output.images.sum().backward()
+    assert (texture.grad.abs().sum(0) > 0).all()  # the coarse level feeds gradient to every texel...
+    covered = sampled_texels(output.surface, [(16, 16)], ["repeat"])[0]
+    assert 0 < covered.sum() <= 4 * 16  # ...but only the level-0 taps of the 16 pixels count as read
+
+
+def test_sampled_texels_follow_the_wrap_mode(quad: MeshGeometry) -> None:
+    # UVs run 0..2 across the quad, 2x2 pixels per copy of an 8x8 texture: u and v at 0.25, 0.75, 1.25, 1.75
+    tiled = MeshGeometry.from_arrays(quad.vertices, quad.faces, quad.uv * 2)
+    cameras = front_camera(size=4, half_size=1.0)
+    repeat = _read_texels(tiled, cameras, (8, 8), "repeat")
+    clamp = _read_texels(tiled, cameras, (8, 8), "clamp")
+    taps = torch.tensor([1, 2, 5, 6])  # around texel coordinates 1.5 and 5.5
+    expected_repeat = torch.zeros(8, 8, dtype=torch.bool)
+    expected_repeat[taps[:, None], taps] = True  # the second copy reads the same texels
+    assert torch.equal(repeat, expected_repeat)
+    # beyond 1, CLAMP reads the last column (u) and the top row (v up, row 0 on top)
+    expected_clamp = torch.zeros(8, 8, dtype=torch.bool)
+    expected_clamp[torch.tensor([0, 1, 2, 5, 6])[:, None], torch.tensor([1, 2, 5, 6, 7])] = True
+    assert torch.equal(clamp, expected_clamp)
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -190,7 +223,7 @@ def test_inverse_rendering_recovers_a_texture(cube: MeshGeometry) -> None:
     coarse = torch.rand(3, height // 4, width // 4, generator=generator)
     target = 0.1 + 0.8 * torch.nn.functional.interpolate(coarse[None], size=(height, width), mode="bilinear")[0]
     target = (target + 0.1 * torch.rand(3, height, width, generator=generator)).clamp(0.05, 0.95)
-    config = ViewConfig(distance=(2.0, 2.6), elevation=(-60.0, 60.0), light_power=0.8, ambient=0.3)
+    config = ViewConfig(distance=(2.0, 2.6), light_power=0.8, ambient=0.3)
     cache = GBufferCache(cube, ViewSampler(cube, config, seed=0), pool_size=24, width=48, height=48, backend="embree")
     texture = torch.full((3, height, width), 0.5, requires_grad=True)
     optimiser = torch.optim.Adam([texture], lr=0.05)
@@ -203,7 +236,8 @@ def test_inverse_rendering_recovers_a_texture(cube: MeshGeometry) -> None:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    covered = texel_coverage(cube, cache.gbuffer, cache.cameras, [CUBE_TEXTURE_SHAPE])[0]
+    surface = surface_samples(cube, cache.gbuffer, cache.cameras)
+    covered = sampled_texels(surface, [CUBE_TEXTURE_SHAPE], ["repeat"])[0]
     assert covered.float().mean() > 0.9
     assert _psnr(texture.detach()[:, covered], target[:, covered]) >= 30.0
 

@@ -56,7 +56,7 @@ class VGG16Backbone(Backbone):
     name: ClassVar[str] = "vgg16"
     content_taps: ClassVar[tuple[str, ...]] = ("11", "13", "15")  # relu3_1..relu3_3 (seed paper)
     gram_taps: ClassVar[tuple[str, ...]] = ("1", "6", "11", "18", "25")  # relu1_1..relu5_1 (Gatys)
-    style_taps: ClassVar[tuple[str, ...]] = ("11", "13", "15", "18", "20", "22")  # ARF's NNFM layers
+    style_taps: ClassVar[tuple[str, ...]] = ("11", "13", "15")  # relu3_1..relu3_3: the CLIP paper's VGG NNFM
 
     def __init__(self) -> None:
         super().__init__()

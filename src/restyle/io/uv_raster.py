@@ -37,10 +37,27 @@ def rasterize_vertex_attribute(
     a texel is covered when its centre lies in a triangle (row 0 = top, i.e. v = 1)."""
     image = np.zeros((size, size, values.shape[1]), dtype=np.float32)
     covered = np.zeros((size, size), dtype=bool)
-    # texel (row i, column j) has its centre at (x, y) = (j, i) in this pixel space
-    corners = np.stack((uv[faces][..., 0] * size - 0.5, (1.0 - uv[faces][..., 1]) * size - 0.5), axis=-1)
-    low = np.clip(np.ceil(corners.min(axis=1)), 0, size - 1).astype(np.int64)
-    high = np.clip(np.floor(corners.max(axis=1)), 0, size - 1).astype(np.int64)
+    rasterize_triangles(uv_to_pixels(uv[faces], (size, size)), covered, values[faces], image)
+    return image, covered
+
+
+def uv_to_pixels(uv: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """UVs ``[..., 2]`` to the pixel space of an ``[Ht, Wt]`` texture, where texel (row i, column j) has its
+    centre at ``(x, y) = (j, i)``."""
+    height, width = shape
+    return np.stack((uv[..., 0] * width - 0.5, (1.0 - uv[..., 1]) * height - 0.5), axis=-1)
+
+
+def rasterize_triangles(
+    corners: np.ndarray, covered: np.ndarray, values: np.ndarray | None = None, image: np.ndarray | None = None
+) -> None:
+    """Mark in ``covered [Ht, Wt]`` every texel whose centre lies in one of the triangles ``corners [n, 3, 2]``
+    (pixel space, see :func:`uv_to_pixels`; parts outside the texture are ignored). With ``values [n, 3, C]``
+    the barycentric interpolation is written into ``image [Ht, Wt, C]`` too. Writes in place."""
+    height, width = covered.shape
+    limit = np.array([width - 1, height - 1])
+    low = np.clip(np.ceil(corners.min(axis=1)), 0, limit).astype(np.int64)
+    high = np.clip(np.floor(corners.max(axis=1)), 0, limit).astype(np.int64)
     extent = np.maximum(high - low + 1, 0).max(axis=1)
     order = np.argsort(extent, kind="stable")
     start = 0
@@ -49,19 +66,17 @@ def rasterize_vertex_attribute(
         chunk = order[start : start + count]
         while len(chunk) > 1 and int(extent[chunk[-1]]) ** 2 * len(chunk) > _RASTER_BUDGET:
             chunk = chunk[: len(chunk) // 2]
-        _rasterize_chunk(
-            corners[chunk], low[chunk], int(extent[chunk[-1]]), values[faces[chunk]], image, covered
-        )
+        chunk_values = None if values is None else values[chunk]
+        _rasterize_chunk(corners[chunk], low[chunk], int(extent[chunk[-1]]), chunk_values, image, covered)
         start += len(chunk)
-    return image, covered
 
 
 def _rasterize_chunk(
     corners: np.ndarray,
     low: np.ndarray,
     side: int,
-    values: np.ndarray,
-    image: np.ndarray,
+    values: np.ndarray | None,
+    image: np.ndarray | None,
     covered: np.ndarray,
 ) -> None:
     """corners ``[n, 3, 2]``, low ``[n, 2]`` bounding-box corner, values ``[n, 3, C]``; writes in place."""
@@ -79,9 +94,10 @@ def _rasterize_chunk(
     b1 = (dx * e2[:, None, None, 1] - dy * e2[:, None, None, 0]) / safe
     b2 = (e1[:, None, None, 0] * dy - e1[:, None, None, 1] * dx) / safe
     b0 = 1.0 - b1 - b2
-    size = covered.shape[0]
-    inside = (b0 >= -1e-7) & (b1 >= -1e-7) & (b2 >= -1e-7) & valid[:, None, None] & (x < size) & (y < size)
-    weights = np.stack((b0, b1, b2), axis=-1)[inside]  # [k, 3]
-    face = np.nonzero(inside)[0]
-    image[y[inside], x[inside]] = np.einsum("kv,kvc->kc", weights, values[face])
+    height, width = covered.shape
+    inside = (b0 >= -1e-7) & (b1 >= -1e-7) & (b2 >= -1e-7) & valid[:, None, None] & (x < width) & (y < height)
     covered[y[inside], x[inside]] = True
+    if values is not None and image is not None:
+        weights = np.stack((b0, b1, b2), axis=-1)[inside]  # [k, 3]
+        face = np.nonzero(inside)[0]
+        image[y[inside], x[inside]] = np.einsum("kv,kvc->kc", weights, values[face])

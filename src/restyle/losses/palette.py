@@ -1,9 +1,13 @@
-"""Colour-palette loss (Mishra & Granskog): squared distance of each pixel/texel to its nearest palette colour
+"""Colour-palette loss (Mishra & Granskog): Euclidean distance of each pixel/texel to its nearest palette colour.
 
 Applied to a texture ``[3, Ht, Wt]`` (with a coverage mask so that unused UV space is ignored, which
 the seed code did not do) or to an image batch ``[B, 3, H, W]``. The nearest colour is chosen without
 gradient; gradients flow to the colours (and to the palette, if it requires grad) through the chosen
 pair only.
+
+The distance is the L2 norm, as the paper's ``cdist``, not its square: the pull towards the palette has the
+same strength (the weight) at any distance, where a squared distance's pull fades to nothing near the palette.
+The norm's gradient is undefined at exactly 0; there it is taken as 0 (a colour on the palette stays put).
 """
 
 from __future__ import annotations
@@ -40,16 +44,24 @@ def nearest_palette_indices(pixels: Tensor, palette: Tensor) -> Tensor:
     return scores.argmin(dim=1)
 
 
+def _safe_norm(vectors: Tensor) -> Tensor:
+    """L2 norm over the last axis with a zero (not NaN) gradient at the zero vector."""
+    squared = vectors.pow(2).sum(dim=-1)
+    nonzero = squared > 0
+    # sqrt is only differentiated where it is finite: the other branch's sqrt(1) has a zero gradient.
+    return torch.where(nonzero, torch.where(nonzero, squared, 1.0).sqrt(), 0.0)
+
+
 def palette_distances(colors: Tensor, palette: Tensor) -> Tensor:
-    """Squared distance of each colour ``[..., 3, H, W]`` to its nearest palette entry: ``[..., 1, H, W]``."""
+    """Euclidean distance of each colour ``[..., 3, H, W]`` to its nearest palette entry: ``[..., 1, H, W]``."""
     pixels = colors.movedim(-3, -1)  # [..., H, W, 3]
     palette = palette.to(colors.dtype)
     nearest = palette[nearest_palette_indices(pixels.reshape(-1, 3), palette)].reshape(pixels.shape)
-    return (pixels - nearest).pow(2).sum(dim=-1).unsqueeze(-3)
+    return _safe_norm(pixels - nearest).unsqueeze(-3)
 
 
 def palette_loss(colors: Tensor, palette: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean over pixels/texels of the squared distance to the nearest palette colour.
+    """Mean over pixels/texels of the Euclidean distance to the nearest palette colour.
 
     Args:
         colors: ``[..., 3, H, W]``: an image batch ``[B, 3, H, W]`` or a texture ``[3, Ht, Wt]``, 0..1.

@@ -9,6 +9,7 @@ into garish colours, so the source covariance is floored at a fraction of its to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -42,14 +43,36 @@ def colour_transfer_map(source: Tensor, target: Tensor) -> tuple[Tensor, Tensor]
     return matrix, target_mean - source_mean @ matrix.T
 
 
+@dataclass(frozen=True)
+class ColourMap:
+    """A fitted per-texel colour map ``x -> clamp(x @ matrix.T + offset, 0, 1)``.
+
+    Fitted once on the optimised texture and applied again to the full-resolution original at export, so both
+    get exactly the same recolouring whatever their sizes."""
+
+    matrix: Tensor  # [3, 3] float64
+    offset: Tensor  # [3] float64
+
+    def apply(self, texture: Tensor) -> Tensor:
+        """``texture [3,Ht,Wt]`` (any size, any device) mapped texel by texel, clamped to 0..1, in its dtype."""
+        matrix, offset = self.matrix.to(texture.device), self.offset.to(texture.device)
+        flat = texture.reshape(3, -1).T.double() @ matrix.T + offset
+        return flat.T.reshape(texture.shape).to(texture.dtype).clamp(0.0, 1.0)
+
+
+def fit_colour_map(texture: Tensor, covered: Tensor, styles: Sequence[Tensor]) -> ColourMap | None:
+    """The map giving the ``covered [Ht,Wt]`` texels of ``texture [3,Ht,Wt]`` the colour statistics of the pooled
+    pixels of ``styles`` (``[1,3,H,W]`` each); None when no texel is covered (nothing to fit: keep the texture)."""
+    if not bool(covered.any()):
+        return None
+    source = texture[:, covered].T
+    target = torch.cat([style.reshape(3, -1).T for style in styles]).to(texture)
+    return ColourMap(*colour_transfer_map(source, target))
+
+
 def recolour_texture(texture: Tensor, covered: Tensor, styles: Sequence[Tensor]) -> Tensor:
     """``texture [3,Ht,Wt]`` recoloured so that its ``covered [Ht,Wt]`` texels take the colour statistics of the
     pooled pixels of ``styles`` (``[1,3,H,W]`` each). Every texel goes through the same map, so texels no view
     sees (seams, mip borders) keep matching their neighbours. Clamped to 0..1."""
-    if not bool(covered.any()):
-        return texture.clone()
-    source = texture[:, covered].T
-    target = torch.cat([style.reshape(3, -1).T for style in styles]).to(texture)
-    matrix, offset = colour_transfer_map(source, target)
-    flat = texture.reshape(3, -1).T.double() @ matrix.T + offset
-    return flat.T.reshape(texture.shape).to(texture.dtype).clamp(0.0, 1.0)
+    colour_map = fit_colour_map(texture, covered, styles)
+    return texture.clone() if colour_map is None else colour_map.apply(texture)

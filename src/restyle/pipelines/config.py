@@ -2,21 +2,25 @@
 
 This module imports nothing heavy, so that the CLI can build its help from it quickly.
 
-Each field's help text is what ``restyle ... --help`` shows. ``None`` on a loss weight means "the backbone's
-recommended value" (see ``restyle.registry.BACKBONES``); the resolved number is written to ``config.toml``.
+Each field's help text is what ``restyle ... --help`` shows. ``None`` on a loss weight or loss setting means "the
+backbone's recommended value" (see ``restyle.pipelines.registry.BACKBONES``); the resolved value is written to
+``config.toml``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from restyle.configs import option
+from restyle.errors import ConfigError
 
 Method = Literal["nnfm", "gram"]
 Optimizer = Literal["adam", "lbfgs"]
 GramNorm = Literal["relative", "plain"]
+Reduction = Literal["sum", "mean"]
 
 
 @dataclass
@@ -33,12 +37,21 @@ class StyleConfig:
     style_taps: tuple[str, ...] | None = option(None, help="Style layers (default: the backbone's).")
     content_taps: tuple[str, ...] | None = option(None, help="Content layers (default: the content backbone's).")
     style_tap_weights: tuple[float, ...] | None = option(
-        None, help="Weight of each style layer, in style_taps order (default: equal); the style loss is the "
-        "weighted mean over layers, so only ratios matter. Image pipeline only."
+        None, help="Weight of each style layer, in style_taps order (default: equal); scaled to sum to the number "
+        "of layers, so only ratios matter and equal weights change nothing. Image pipeline only."
     )
     content_tap_weights: tuple[float, ...] | None = option(
-        None, help="Weight of each content layer, in content_taps order (default: equal); a weighted mean, so "
-        "only ratios matter. Image pipeline only."
+        None, help="Weight of each content layer, in content_taps order (default: equal); scaled like "
+        "style_tap_weights, so only ratios matter. Image pipeline only."
+    )
+    style_reduction: Reduction | None = option(
+        None, help="How the style layers' terms combine: sum (the CLIP paper's code, so its weights apply) or mean "
+        "(the weights of vgg19 and patch were set with it). Default: the style backbone's for nnfm (sum for "
+        "clip-rn50 and vgg16, mean for vgg19 and patch), mean for gram (Gatys' 1/L per layer)."
+    )
+    content_reduction: Reduction | None = option(
+        None, help="How the content layers' terms combine: sum or mean. Default: the content backbone's for nnfm "
+        "(sum for vgg16, the paper's relu3_1..relu3_3, and clip-rn50; mean for vgg19 and patch), mean for gram."
     )
     gram_norm: GramNorm | None = option(
         None, help="Gram loss of each layer: relative (divided by the style's own Gram energy, so every layer "
@@ -51,8 +64,14 @@ class StyleConfig:
         "cost (0: all; default: the backbone's)."
     )
     smoothing: float | None = option(
-        None, help="NNFM softmax smoothing temperature over channels (the CLIP paper's); none to disable."
+        None, help="NNFM feature smoothing: the temperature of a softmax over each feature vector's channels, "
+        "applied to renders and style before matching (the CLIP paper's); 0 turns it off. Default: the style "
+        "backbone's (1 for clip-rn50, off for vgg16, vgg19 and patch)."
     )
+
+    def __post_init__(self) -> None:
+        if self.smoothing is not None and not (math.isfinite(self.smoothing) and self.smoothing >= 0):
+            raise ConfigError(f"style.smoothing must be a temperature > 0, or 0 for off; got {self.smoothing}")
 
 
 @dataclass
@@ -68,9 +87,23 @@ class PaletteConfig:
         "none", help="Colour palette: auto (k-means on the first style image), none, a hex list '#aabbcc,#...', "
         "or a palette image file."
     )
-    colors: int = option(6, help="Number of palette colours for auto / large palette images.")
-    weight: float = option(2000.0, help="Palette loss weight at the start (decays, see decay).")
-    decay: float = option(0.9, help="Palette weight multiplier applied every optim.lr_decay_every steps.")
+    colors: int = option(
+        16, help="Number of palette colours for auto / large palette images (k-means on their distinct colours)."
+    )
+    weight: float = option(
+        2000.0, help="Palette loss weight from 75% of the run on; earlier it is higher, see start_factor."
+    )
+    start_factor: float = option(
+        math.exp(1.5), help="Palette weight at the first step as a multiple of weight; it falls exponentially to "
+        "weight at 75% of the run and stays there, so colours settle first and style detail follows (the CLIP "
+        "paper's code: e^1.5 = 4.48). 1 keeps the weight constant."
+    )
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.weight) and self.weight >= 0):
+            raise ConfigError(f"palette.weight must be a number >= 0; got {self.weight}")
+        if not (math.isfinite(self.start_factor) and self.start_factor > 0):
+            raise ConfigError(f"palette.start_factor must be a number > 0; got {self.start_factor}")
 
 
 @dataclass
@@ -83,7 +116,7 @@ class OptimConfig:
         None, help="Learning rate (restyle image: 0.05 for adam, 1.0 for lbfgs, whose steps are quasi-Newton steps)."
     )
     lr_decay: float = option(0.95, help="Learning-rate multiplier applied every lr_decay_every steps.")
-    lr_decay_every: int = option(200, help="Steps between learning-rate (and palette weight) decays.")
+    lr_decay_every: int = option(200, help="Steps between learning-rate decays.")
     seed: int = option(0, help="Random seed; the same seed gives the same result on CPU.")
     log_every: int = option(1, help="Steps between entries of metrics.jsonl.")
 
@@ -101,11 +134,14 @@ class RenderConfig:
     texture_size: int = option(1024, help="Long side of the optimised textures (originals are resampled to it).")
     render_size: int = option(512, help="Side of the square training renders in pixels.")
     views_per_step: int = option(4, help="Views rendered per optimisation step (the paper: 8; its code: 4).")
-    view_pool: int = option(64, help="Views rasterised once and drawn from every step (lights stay random).")
+    view_pool: int = option(
+        0, help="0: fresh random views rasterised every step (the paper). N > 0: N views rasterised once and drawn "
+        "from every step, lights still random (cheaper where rasterising is slow; the cameras repeat)."
+    )
     supersample: int = option(1, help="Supersampling factor of the training renders (anti-aliasing).")
     background: str = option(
-        "style", help="Background of the renders seen by the style loss: style (the style image, as in the "
-        "paper) or a solid colour 'R,G,B' in 0..1."
+        "style", help="Background of the renders seen by the style loss: style (a random style image per view), "
+        "primary (always the first style image, the paper's) or a solid colour 'R,G,B' in 0..1."
     )
     backend: str = option("auto", help="Rasteriser: auto, embree (CPU), nvdiffrast (CUDA) or torch (reference).")
 

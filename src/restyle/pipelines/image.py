@@ -55,7 +55,6 @@ from restyle.pipelines.networks import (
     Networks,
     build_networks,
     resolve_loss_defaults,
-    resolve_taps,
     style_and_content_features,
 )
 from restyle.pipelines.objectives import StyleObjective, content_objective
@@ -64,8 +63,8 @@ from restyle.pipelines.registry import STYLE_OBJECTIVES, lookup
 IMAGE_PRESETS: dict[str, dict] = {
     # Gatys et al. 2016: Gram matrices of VGG relu1_1..relu5_1, content on VGG.
     "gatys": {"style": {"method": "gram", "backbone": "vgg16"}, "optim": {"lr": 0.02, "iters": 500}},
-    # NNFM on VGG16 (ARF-style), the CLIP paper's VGG baseline weight.
-    "nnfm-vgg": {"style": {"method": "nnfm", "backbone": "vgg16"}, "weights": {"style": 200.0, "content": 22.0}},
+    # The CLIP paper's VGG baseline: NNFM on VGG16 relu3_1..relu3_3, style 200 and content 1, both summed over layers.
+    "nnfm-vgg": {"style": {"method": "nnfm", "backbone": "vgg16"}, "weights": {"style": 200.0, "content": 1.0}},
     # The CLIP paper's setting: NNFM on CLIP-RN50, VGG content, colour palette from the style image.
     "nnfm-clip": {
         "style": {"method": "nnfm", "backbone": "clip-rn50"},
@@ -156,12 +155,13 @@ def build_image_style_objective(
         return factory.from_styles(
             nets.style, styles, style.style_taps, chunk_size=style.nnfm_chunk, smoothing=style.smoothing,
             max_style_vectors=style.max_style_vectors, seed=seed, tap_weights=style.style_tap_weights,
-            relative=style.gram_norm == "relative",
+            relative=style.gram_norm == "relative", reduction=style.style_reduction,
         )
     return factory.from_blend(
         nets.style, styles, config.style_blend, style.style_taps, chunk_size=style.nnfm_chunk,
         smoothing=style.smoothing, max_style_vectors=style.max_style_vectors, seed=seed,
         tap_weights=style.style_tap_weights, relative=style.gram_norm == "relative",
+        reduction=style.style_reduction,
     )
 
 
@@ -180,7 +180,6 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
         preserve_color=config.preserve_color, init=config.init, seed=config.optim.seed, device=device,
     )
     nets = build_networks(config.style, config.pretrained, device)
-    config = dataclasses.replace(config, style=resolve_taps(config.style, nets))
     _check_tap_weights(config.style)
     palette = resolve_palette(config.palette.source, [s[0] for s in images.styles], k=config.palette.colors,
                               seed=config.optim.seed)
@@ -237,7 +236,8 @@ def _loss_terms(
     if weights.content:
         tap_weights = config.style.content_tap_weights
         terms["content"] = weights.content * content_objective(content_features, content_targets,
-                                                               tap_weights=tap_weights)
+                                                               tap_weights=tap_weights,
+                                                               reduction=config.style.content_reduction)
     if weights.tv:
         terms["tv"] = weights.tv * tv_loss(current)
     if palette is not None:

@@ -35,9 +35,19 @@ def learning_rate(optim: OptimConfig, step: int) -> float:
     return optim.lr * optim.lr_decay ** (step // optim.lr_decay_every)
 
 
+# Fraction of the run after which the palette weight stays at its floor (the CLIP paper's code: its exponent
+# 2 - 2i/N reaches the floor 0.5 at i = 0.75 N).
+PALETTE_FLOOR_AT = 0.75
+
+
 def palette_weight(palette: PaletteConfig, optim: OptimConfig, step: int) -> float:
-    """The palette loss weight, decayed on the learning-rate schedule so colour is fixed early, then relaxed."""
-    return palette.weight * palette.decay ** (step // optim.lr_decay_every)
+    """``weight * start_factor ** max(0, 1 - step / (0.75 * iters))``: high while colours settle, then falling
+    exponentially to ``weight`` at 75% of the run, so that style detail can pull texels off the palette.
+
+    The CLIP paper's code, ``0.083 N exp(max(0.5, 2 - 2i/N))`` for N steps, has this shape (start/floor = e^1.5)
+    but a scale that grows with N; here the floor is ``weight`` whatever the run's length."""
+    progress = step / (PALETTE_FLOOR_AT * max(optim.iters, 1))
+    return palette.weight * palette.start_factor ** max(0.0, 1.0 - progress)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -96,7 +106,7 @@ def check_weights(name: str, weights: Sequence[float] | None, count: int, what: 
 
 
 def refuse_image_only_options(optim: OptimConfig, style: StyleConfig) -> None:
-    """The mesh pipeline optimises with Adam and plain means over layers; say so rather than ignore a request."""
+    """The mesh pipeline optimises with Adam and weighs layers equally; say so rather than ignore a request."""
     if optim.optimizer != "adam":
         raise ConfigError(f"optim.optimizer {optim.optimizer!r} is only available for restyle image; use adam")
     if style.style_tap_weights is not None or style.content_tap_weights is not None:

@@ -2,10 +2,11 @@
 
 A residual style texture per slot (zero at start; optionally a Laplacian pyramid) is added to the fixed start
 texture (the original, or the original recoloured to the style's colours as in ARF, see ``TextureConfig``) and
-kept in 0..1. Each step draws a batch of views from a pool of rasterised views (fresh random lights), renders them
-once, composites the renders over the style image (a random crop when it is larger than the render) for the style
-loss and over black for the content loss (the CLIP paper's two renders, from one shading pass; or both losses from
-one backbone pass over the style composite), and adds a colour-palette loss on the covered texels.
+kept in 0..1. Each step draws a batch of fresh random views (or, with ``render.view_pool``, views from a pool
+rasterised once), renders them once, composites the renders over the style image (a random crop when it is larger
+than the render) for the style loss and over black for the content loss (the CLIP paper's two renders, from one
+shading pass; or both losses from one backbone pass over the style composite), and adds a colour-palette loss on
+the covered texels (those the views have read so far).
 
 Shapes: textures ``[3,Ht,Wt]``; renders ``[B,3,H,W]`` with B = ``render.views_per_step``.
 """
@@ -25,10 +26,11 @@ from restyle.errors import ConfigError, InputError
 from restyle.io.atomic import atomic_path
 from restyle.io.images import load_image, resize_long_side
 from restyle.io.meshes import load_mesh
+from restyle.io.uv_islands import mesh_island_masks
 from restyle.losses.palette import palette_loss
 from restyle.losses.tv import tv_loss
 from restyle.palettes import resolve_palette
-from restyle.params.recolour import recolour_texture
+from restyle.params.recolour import ColourMap, fit_colour_map
 from restyle.params.residual import ResidualTexture
 from restyle.pipelines.loop import (
     MetricsLog,
@@ -46,17 +48,17 @@ from restyle.pipelines.loop import (
 )
 from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfig
 from restyle.pipelines.mesh_outputs import MeshResult, write_outputs
+from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage
 from restyle.pipelines.networks import (
     build_networks,
     build_style_objective,
     resolve_loss_defaults,
-    resolve_taps,
     style_and_content_features,
 )
 from restyle.pipelines.objectives import content_objective
 from restyle.pipelines.render_asset import geometry_and_textures
-from restyle.render.shading import RenderOutput, render, texel_coverage
-from restyle.render.views import GBufferCache, ViewSampler
+from restyle.render.shading import RenderOutput, render
+from restyle.render.views import ViewSampler
 
 __all__ = [
     "CHECKPOINT", "MESH_PRESETS", "Interrupted", "MeshConfig", "MeshJob", "MeshResult", "TextureConfig", "run",
@@ -107,21 +109,25 @@ def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
 
 
 def _background(spec: str) -> torch.Tensor | None:
-    """The solid background colour ``[3]`` behind style-loss renders, or None for the style image."""
-    if spec == "style":
+    """The solid background colour ``[3]`` behind style-loss renders, or None for the style image(s)."""
+    if spec in ("style", "primary"):
         return None
     try:
         values = [float(v) for v in spec.split(",")]
     except ValueError:
         values = []
     if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
-        raise ConfigError(f"render.background must be 'style' or 'R,G,B' in 0..1; got {spec!r}")
+        raise ConfigError(f"render.background must be 'style', 'primary' or 'R,G,B' in 0..1; got {spec!r}")
     return torch.tensor(values)
 
 
-def square_style(path: Path, size: int, device: torch.device) -> torch.Tensor:
-    """A style image resized to cover a ``size`` square and centre-cropped: ``[1,3,size,size]``."""
+def square_style(path: Path, size: int, device: torch.device, fit: str = "crop") -> torch.Tensor:
+    """A style image as a ``[1,3,size,size]`` square: resized to cover it and centre-cropped (``crop``), or
+    resized to it whatever its aspect ratio (``squash``, the paper's: nothing of the painting is lost)."""
     image = load_image(path)
+    if fit == "squash":
+        return F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True,
+                             align_corners=False).to(device)
     scale = size / min(image.shape[-2:])
     resized = F.interpolate(image[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
     top = (resized.shape[-2] - size) // 2
@@ -134,13 +140,13 @@ def _resized(textures: list[torch.Tensor], size: int, device: torch.device) -> l
     return [resize_long_side(t, size).clamp(0, 1).to(device) for t in textures]
 
 
-def _start_textures(
+def _colour_maps(
     loaded: list[torch.Tensor], coverage: list[torch.Tensor], styles: list[torch.Tensor], texture: TextureConfig
-) -> list[torch.Tensor]:
-    """What the residuals are added to: the loaded textures, or those recoloured to the styles' colours."""
+) -> list[ColourMap | None]:
+    """Per slot, the map taking the loaded texture to the styles' colours, or None to start from it as loaded."""
     if texture.recolour == "none":
-        return loaded
-    return [recolour_texture(t, covered, styles) for t, covered in zip(loaded, coverage, strict=True)]
+        return [None] * len(loaded)
+    return [fit_colour_map(t, covered, styles) for t, covered in zip(loaded, coverage, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------- the job
@@ -158,27 +164,22 @@ class MeshJob:
 
         self.mesh = load_mesh(mesh_path, unwrap=config.unwrap)
         style_size = round(size * config.texture.style_scale)
-        self.styles = [square_style(p, style_size, self.device) for p in style_paths]
+        self.styles = [square_style(p, style_size, self.device, config.texture.style_fit) for p in style_paths]
         self.nets = build_networks(config.style, config.pretrained, self.device)
-        self.config = config = dataclasses.replace(config, style=resolve_taps(config.style, self.nets))
+        self.config = config
         self.background = _background(config.render.background)
 
         geometry, loaded, self.wraps = geometry_and_textures(self.mesh)
         self.geometry = geometry.to(self.device)
         self.sampler = ViewSampler(self.geometry, config.views, seed=config.optim.seed)
-        self.views = GBufferCache(
-            self.geometry, self.sampler, config.render.view_pool, size, size,
-            supersample=config.render.supersample, backend=config.render.backend,
-        )
+        self.views = job_views(self.geometry, self.sampler, config.render)
         self.loaded_textures = _resized(loaded, config.render.texture_size, self.device)
-        self.coverage = [
-            c.to(self.device)
-            for c in texel_coverage(
-                self.geometry, self.views.gbuffer, self.views.cameras,
-                [t.shape[-2:] for t in self.loaded_textures], self.wraps,
-            )
-        ]
-        starts = _start_textures(self.loaded_textures, self.coverage, self.styles, config.texture)
+        shapes = [tuple(t.shape[-2:]) for t in self.loaded_textures]
+        self.islands = [torch.from_numpy(m).to(self.device) for m in mesh_island_masks(self.mesh, shapes)]
+        self.coverage = no_coverage(self.islands)  # grows with every view rendered (see loss_terms)
+        # kept so that export applies the same recolouring to the full-resolution originals
+        self.colour_maps = _colour_maps(self.loaded_textures, self.islands, self.styles, config.texture)
+        starts = [t if m is None else m.apply(t) for t, m in zip(self.loaded_textures, self.colour_maps, strict=True)]
         levels = config.texture.residual_levels
         self.params = torch.nn.ModuleList([ResidualTexture(t, levels) for t in starts]).to(self.device)
         self.palette = resolve_palette(
@@ -202,6 +203,11 @@ class MeshJob:
         """The start textures (what the content loss keeps): the loaded ones, or those recoloured."""
         return [param.original for param in self.params]
 
+    def unclamped_textures(self) -> list[torch.Tensor]:
+        """``original + residual`` without the clamp: what the palette loss sees (the paper's), so that a texel
+        pushed past 0 or 1 is still pulled towards the palette rather than looking like its clamped value."""
+        return [param.original + param.residual for param in self.params]
+
     def render_batch(self, textures: list[torch.Tensor], cameras, lights, gbuffer) -> RenderOutput:
         return render(
             self.geometry, gbuffer, cameras, textures, self.wraps, lights,
@@ -214,7 +220,9 @@ class MeshJob:
             return self.background.to(self.device)[None, :, None, None].expand(batch, 3, 1, 1)
         crops = []
         for _ in range(batch):
-            style = self.styles[self.style_pick.randrange(len(self.styles))]
+            # "primary": the first style image behind every view (the paper); "style": a random one per view
+            pick = 0 if self.config.render.background == "primary" else self.style_pick.randrange(len(self.styles))
+            style = self.styles[pick]
             top = self.style_pick.randrange(style.shape[-2] - size + 1)
             left = self.style_pick.randrange(style.shape[-1] - size + 1)
             crops.append(style[..., top : top + size, left : left + size])
@@ -225,6 +233,7 @@ class MeshJob:
         cameras, lights, gbuffer = self.views.sample(config.render.views_per_step)
         textures = self.textures()
         out = self.render_batch(textures, cameras, lights, gbuffer)
+        self.coverage = add_seen_texels(self.coverage, self.islands, out.surface, self.wraps)
         # Shading over black is premultiplied colour, so either composite is one multiply-add away.
         behind = (1 - out.mask) * self.style_backgrounds(out.images.shape[0], out.images.shape[-1])
         over_style = out.images + behind
@@ -244,12 +253,14 @@ class MeshJob:
                 targets = self.nets.content(reference, config.style.content_taps)
             if content_features is None:  # the paper's content render: over black
                 content_features = self.nets.content(out.images, config.style.content_taps)
-            terms["content"] = weights.content * content_objective(content_features, targets)
+            terms["content"] = weights.content * content_objective(
+                content_features, targets, reduction=config.style.content_reduction
+            )
         if weights.tv:
             terms["tv"] = weights.tv * tv_loss(out.images)
         if self.palette is not None:
             weight = palette_weight(config.palette, config.optim, self.step_count)
-            terms["palette"] = weight * self._palette_loss(textures)
+            terms["palette"] = weight * self._palette_loss(self.unclamped_textures())
         return terms
 
     def _palette_loss(self, textures: list[torch.Tensor]) -> torch.Tensor:
@@ -258,6 +269,8 @@ class MeshJob:
             for texture, covered in zip(textures, self.coverage, strict=True)
             if covered.any()
         ]
+        if not losses:  # nothing seen yet (a render that missed the mesh): no texel to pull
+            return torch.zeros((), device=self.device)
         return torch.stack(losses).mean()
 
     def step(self) -> StepInfo:
@@ -295,6 +308,7 @@ class MeshJob:
             "params": self.params.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "metrics": self.metrics.entries,
+            "coverage": self.coverage,
             **rng,
         }
 
@@ -306,6 +320,7 @@ class MeshJob:
         self.style_pick.setstate(state["style_pick"])
         torch.set_rng_state(state["torch_rng"])
         self.metrics.entries = list(state["metrics"])
+        self.coverage = [covered.to(self.device) for covered in state["coverage"]]
 
     def save_checkpoint(self) -> Path:
         path = self.output / CHECKPOINT

@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from restyle.io.export import export_glb, export_obj
 from restyle.io.images import save_image
+from restyle.io.meshes import TexturedMesh
 from restyle.io.texture_padding import dilate_texture
+from restyle.io.uv_islands import mesh_island_masks
 from restyle.palettes import palette_swatch
+from restyle.params.recolour import ColourMap
 from restyle.params.residual import ResidualTexture
 from restyle.pipelines.loop import write_config
 from restyle.pipelines.mesh_config import MeshConfig
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MeshResult:
-    textures: list[torch.Tensor]  # per slot [3,Ht,Wt] stylised (start + residual, clamped, dilated), CPU
+    textures: list[torch.Tensor]  # per slot [3,Ht,Wt] as exported, at the original's resolution, CPU
     output: Path  # the output folder
     glb: Path
     obj: Path
@@ -34,21 +38,53 @@ class MeshResult:
     steps: int  # optimisation steps done in total (including resumed ones)
 
 
-def final_textures(params: Sequence[ResidualTexture], coverage: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Start + residual per slot ``[3,Ht,Wt]``, with the residual push-pull padded beyond the covered texels
-    (no seams)."""
+def export_bases(mesh: TexturedMesh, optimised: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per slot, the texture export builds on, ``[3,Ht,Wt]`` on the CPU: the original at its own resolution, or,
+    where it is smaller than the optimised texture (a texture-less material's 8x8 colour, a small image), the
+    original as resampled for the optimisation, so that the style is not thrown away by a downsample."""
+    bases = []
+    for slot, small in zip(mesh.slots, optimised, strict=True):
+        original = torch.from_numpy(np.ascontiguousarray(slot.image)).permute(2, 0, 1).float()
+        bases.append(original if max(original.shape[-2:]) >= max(small.shape[-2:]) else small.detach().cpu())
+    return bases
+
+
+def padded_residual(param: ResidualTexture, covered: torch.Tensor) -> torch.Tensor:
+    """The residual ``[3,Ht,Wt]`` (optimised size, CPU) with its uncovered texels push-pull filled from the
+    covered ones, so that seams and texels no view saw continue the style instead of showing the original."""
+    residual = param.residual.detach().permute(1, 2, 0).cpu().numpy()
+    padded = dilate_texture(residual, covered.cpu().numpy())
+    return torch.from_numpy(np.asarray(padded)).permute(2, 0, 1)
+
+
+def final_texture(
+    base: torch.Tensor, colour_map: ColourMap | None, residual: torch.Tensor, island: torch.Tensor
+) -> torch.Tensor:
+    """``base [3,Ht,Wt]`` (recoloured by ``colour_map``) plus ``residual`` upsampled bilinearly to its size,
+    inside ``island [Ht,Wt]``; outside, the base unchanged, bit for bit."""
+    start = base if colour_map is None else colour_map.apply(base)
+    if residual.shape[-2:] != base.shape[-2:]:
+        residual = F.interpolate(residual[None], size=base.shape[-2:], mode="bilinear", align_corners=False)[0]
+    stylised = (start + residual).clamp(0, 1).float()
+    return torch.where(island, stylised, base)
+
+
+def final_textures(job: MeshJob) -> list[torch.Tensor]:
+    """Per slot the exported texture ``[3,Ht,Wt]`` at the original's resolution (see :func:`export_bases`)."""
+    bases = export_bases(job.mesh, job.loaded_textures)
+    islands = mesh_island_masks(job.mesh, [tuple(b.shape[-2:]) for b in bases])
     finals = []
-    for param, covered in zip(params, coverage, strict=True):
-        residual = param.residual.detach().permute(1, 2, 0).cpu().numpy()
-        padded = dilate_texture(residual, covered.cpu().numpy())
-        final = param.original.detach().cpu() + torch.from_numpy(np.asarray(padded)).permute(2, 0, 1)
-        finals.append(final.clamp(0, 1).float())
+    for index, (base, param) in enumerate(zip(bases, job.params, strict=True)):
+        # pad only from texels inside the islands: outside them the export keeps the original anyway
+        covered = job.coverage[index] & job.islands[index]
+        residual = padded_residual(param, covered)
+        finals.append(final_texture(base, job.colour_maps[index], residual, torch.from_numpy(islands[index])))
     return finals
 
 
 def write_outputs(job: MeshJob) -> MeshResult:
     out, config = job.output, job.config
-    finals = final_textures(job.params, job.coverage)
+    finals = final_textures(job)
     name = config.mesh.stem if config.mesh else "asset"
     arrays = [t.permute(1, 2, 0).numpy() for t in finals]
     glb = out / f"{name}_stylized.glb"
@@ -71,7 +107,7 @@ def _write_previews(job: MeshJob, finals: list[torch.Tensor]) -> None:
     """``before_after.png`` (the asset as loaded, then the result) and the turntable when asked."""
     outputs, geometry = job.config.outputs, job.geometry.to("cpu")
     sheet_args = {"n_views": outputs.sheet_views, "size": outputs.preview_size, "seed": job.config.optim.seed}
-    before = contact_sheet(geometry, [t.cpu() for t in job.loaded_textures], job.wraps, **sheet_args)
+    before = contact_sheet(geometry, export_bases(job.mesh, job.loaded_textures), job.wraps, **sheet_args)
     after = contact_sheet(geometry, finals, job.wraps, **sheet_args)
     save_image(torch.cat([before, after], dim=1), job.output / "before_after.png")
     if outputs.turntable != "none":

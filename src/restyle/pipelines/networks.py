@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -12,6 +13,8 @@ from restyle.backbones.base import Backbone, Features
 from restyle.pipelines.config import LossWeights, StyleConfig, WeightsConfig
 from restyle.pipelines.objectives import StyleObjective
 from restyle.pipelines.registry import BACKBONES, STYLE_OBJECTIVES, content_backbone_name, lookup
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,25 +24,46 @@ class Networks:
 
 
 def resolve_loss_defaults(style: StyleConfig, weights: LossWeights) -> tuple[StyleConfig, LossWeights]:
-    """Fill the "backbone default" choices (content backbone, loss weights, style-set size, Gram normalisation)
-    with the values used.
+    """Fill the "backbone default" choices (content backbone, loss weights, style-set size, Gram normalisation,
+    smoothing, layer reductions, layers) with the values used.
 
     Validates the backbone and method names, so a typo fails before any file is read."""
     style_entry = lookup(BACKBONES, style.backbone, "backbone")
     lookup(STYLE_OBJECTIVES, style.method, "style method")
     content_name = content_backbone_name(style.backbone, style.content_backbone)
     content_entry = lookup(BACKBONES, content_name, "content backbone")
-    style_weight = style_entry.nnfm_weight if style.method == "nnfm" else style_entry.gram_weight
+    nnfm = style.method == "nnfm"
     weights = dataclasses.replace(
         weights,
-        style=weights.style if weights.style is not None else style_weight,
-        content=weights.content if weights.content is not None else content_entry.content_weight,
+        style=_default(weights.style, style_entry.nnfm_weight if nnfm else style_entry.gram_weight),
+        content=_default(weights.content, _content_weight(style, content_name)),
     )
-    max_vectors = style.max_style_vectors if style.max_style_vectors is not None else style_entry.max_style_vectors
-    gram_norm = style.gram_norm if style.gram_norm is not None else style_entry.gram_norm
-    resolved = dataclasses.replace(style, content_backbone=content_name, max_style_vectors=max_vectors,
-                                   gram_norm=gram_norm)
+    resolved = dataclasses.replace(
+        style,
+        content_backbone=content_name,
+        max_style_vectors=_default(style.max_style_vectors, style_entry.max_style_vectors),
+        gram_norm=_default(style.gram_norm, style_entry.gram_norm),
+        smoothing=_default(style.smoothing, style_entry.smoothing),
+        style_reduction=_default(style.style_reduction, style_entry.nnfm_reduction if nnfm else "mean"),
+        content_reduction=_default(style.content_reduction, content_entry.nnfm_reduction if nnfm else "mean"),
+        # unset layers: the backbones' defaults (Gram taps for the Gram method)
+        style_taps=style.style_taps or (style_entry.network.style_taps if nnfm else style_entry.network.gram_taps),
+        content_taps=style.content_taps or content_entry.network.content_taps,
+    )
     return resolved, weights
+
+
+def _default(value: T | None, default: T) -> T:
+    return value if value is not None else default
+
+
+def _content_weight(style: StyleConfig, content_name: str) -> float:
+    """The content backbone's weight, or the style backbone's own one for an NNFM run on one network (the CLIP
+    paper's VGG baseline weighs content 1, not the 22 of its CLIP runs)."""
+    own = BACKBONES[style.backbone].nnfm_own_content_weight
+    if style.method == "nnfm" and content_name == style.backbone and own is not None:
+        return own
+    return BACKBONES[content_name].content_weight
 
 
 def build_networks(style: StyleConfig, pretrained: WeightsConfig, device: torch.device) -> Networks:
@@ -75,22 +99,12 @@ def style_and_content_features(
     return Features(tuple(maps[tap] for tap in style_taps)), Features(tuple(maps[tap] for tap in content_taps))
 
 
-def resolve_taps(style: StyleConfig, nets: Networks) -> StyleConfig:
-    """Fill unset layer choices with the backbones' defaults (Gram taps for the Gram method)."""
-    default_style = nets.style.gram_taps if style.method == "gram" else nets.style.style_taps
-    return dataclasses.replace(
-        style,
-        style_taps=style.style_taps or default_style,
-        content_taps=style.content_taps or nets.content.content_taps,
-    )
-
-
 def build_style_objective(
     style: StyleConfig, nets: Networks, style_images: Sequence[torch.Tensor], *, seed: int
 ) -> StyleObjective:
     """The style loss with the style images' features precomputed; images ``[1,3,H,W]`` each."""
     return lookup(STYLE_OBJECTIVES, style.method, "style method").from_styles(
         nets.style, style_images, style.style_taps,
-        chunk_size=style.nnfm_chunk, smoothing=style.smoothing,
-        max_style_vectors=style.max_style_vectors, seed=seed, relative=style.gram_norm == "relative",
+        chunk_size=style.nnfm_chunk, smoothing=style.smoothing, max_style_vectors=style.max_style_vectors,
+        seed=seed, relative=style.gram_norm == "relative", reduction=style.style_reduction,
     )

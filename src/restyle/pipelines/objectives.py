@@ -17,6 +17,7 @@ from restyle.backbones.base import Backbone, Features
 from restyle.losses.content import content_loss
 from restyle.losses.gram import gram_loss, gram_matrix, relative_gram_loss
 from restyle.losses.nnfm import flatten_maps, nnfm_loss
+from restyle.pipelines.config import Reduction
 
 
 class StyleObjective(Protocol):
@@ -47,6 +48,18 @@ def weighted_mean(losses: Sequence[torch.Tensor], weights: Sequence[float] | Non
     return (stacked * factors).sum() / factors.sum()
 
 
+def combine_layers(
+    losses: Sequence[torch.Tensor], weights: Sequence[float] | None = None, reduction: Reduction = "mean"
+) -> torch.Tensor:
+    """Per-layer losses as one: their (weighted) mean, or with ``sum`` that mean times the number of layers.
+
+    The CLIP paper's code sums its layers' terms, and its loss weights hold for that sum. With per-layer
+    weights, ``sum`` is ``sum(w_i * l_i)`` with the weights scaled to sum to the number of layers, so that equal
+    weights give the plain sum and the recommended loss weight keeps its meaning whatever the ratios."""
+    mean = weighted_mean(losses, weights)
+    return mean * len(losses) if reduction == "sum" else mean
+
+
 def normalised(weights: Sequence[float]) -> tuple[float, ...]:
     """Weights scaled to sum to one (callers have checked that they are >= 0 with a positive sum)."""
     total = sum(weights)
@@ -67,8 +80,9 @@ class NNFMObjective:
     taps: tuple[str, ...]
     style_sets: tuple[torch.Tensor, ...]  # one [M_i, C_i] per tap, all style images concatenated
     chunk_size: int = 4096
-    smoothing: float | None = None
-    tap_weights: tuple[float, ...] | None = None  # one per tap; None: the plain mean over taps
+    smoothing: float | None = None  # softmax temperature over channels; None: raw features
+    tap_weights: tuple[float, ...] | None = None  # one per tap; None: equal
+    reduction: Reduction = "mean"  # how the taps' terms combine (``combine_layers``)
 
     @classmethod
     @torch.no_grad()
@@ -83,11 +97,12 @@ class NNFMObjective:
         max_style_vectors: int = 0,
         seed: int = 0,
         tap_weights: Sequence[float] | None = None,
+        reduction: Reduction = "mean",
         **_: object,
     ) -> NNFMObjective:
         """Extract every style image's features at ``taps``; a set larger than ``max_style_vectors`` (0: no
-        limit) keeps a seeded random subset, which bounds the matching cost for fine-scale layers (Gram-only
-        options are ignored)."""
+        limit) keeps a seeded random subset, which bounds the matching cost for fine-scale layers. ``smoothing``
+        0 or None is off (Gram-only options are ignored)."""
         per_image = [backbone(style, taps).maps for style in styles]
         generator = torch.Generator().manual_seed(seed)
         sets = tuple(
@@ -95,7 +110,7 @@ class NNFMObjective:
                        max_style_vectors, generator)
             for i in range(len(taps))
         )
-        return cls(tuple(taps), sets, chunk_size, smoothing, _tuple_or_none(tap_weights))
+        return cls(tuple(taps), sets, chunk_size, smoothing or None, _tuple_or_none(tap_weights), reduction)
 
     @classmethod
     def from_blend(
@@ -130,7 +145,7 @@ class NNFMObjective:
             )
             for fmap, style in zip(features.maps, self.style_sets, strict=True)
         ]
-        return weighted_mean(losses, self.tap_weights)
+        return combine_layers(losses, self.tap_weights, self.reduction)
 
 
 @dataclass
@@ -139,8 +154,9 @@ class GramObjective:
 
     taps: tuple[str, ...]
     targets: tuple[torch.Tensor, ...]  # one [C_i, C_i] per tap
-    tap_weights: tuple[float, ...] | None = None  # one per tap; None: the plain mean over taps
+    tap_weights: tuple[float, ...] | None = None  # one per tap; None: equal
     relative: bool = False  # each tap's loss relative to its target's energy (``relative_gram_loss``)
+    reduction: Reduction = "mean"  # how the taps' terms combine (``combine_layers``)
 
     @classmethod
     @torch.no_grad()
@@ -153,6 +169,7 @@ class GramObjective:
         style_weights: Sequence[float] | None = None,
         tap_weights: Sequence[float] | None = None,
         relative: bool = False,
+        reduction: Reduction = "mean",
         **_: object,
     ) -> GramObjective:
         """Mean Gram matrix over the style images at each tap, weighted by ``style_weights`` when given
@@ -162,7 +179,7 @@ class GramObjective:
             _mean_target(torch.stack([gram_matrix(maps[i])[0] for maps in per_image]), style_weights)
             for i in range(len(taps))
         )
-        return cls(tuple(taps), targets, _tuple_or_none(tap_weights), relative)
+        return cls(tuple(taps), targets, _tuple_or_none(tap_weights), relative, reduction)
 
     @classmethod
     def from_blend(
@@ -174,16 +191,17 @@ class GramObjective:
         *,
         tap_weights: Sequence[float] | None = None,
         relative: bool = False,
+        reduction: Reduction = "mean",
         **_: object,
     ) -> GramObjective:
         """A blend of styles is one target: the weighted mean of their Gram matrices (Gatys et al.)."""
         return cls.from_styles(backbone, styles, taps, style_weights=style_weights, tap_weights=tap_weights,
-                               relative=relative)
+                               relative=relative, reduction=reduction)
 
     def __call__(self, features: Features, mask: torch.Tensor | None = None) -> torch.Tensor:
         loss = relative_gram_loss if self.relative else gram_loss
         losses = [loss(fmap, target, mask=mask) for fmap, target in zip(features.maps, self.targets, strict=True)]
-        return weighted_mean(losses, self.tap_weights)
+        return combine_layers(losses, self.tap_weights, self.reduction)
 
 
 def _mean_target(per_image: torch.Tensor, weights: Sequence[float] | None) -> torch.Tensor:
@@ -214,8 +232,9 @@ def content_objective(
     targets: Features,
     mask: torch.Tensor | None = None,
     tap_weights: Sequence[float] | None = None,
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """Mean over taps (weighted by ``tap_weights`` when given) of the feature L2 between ``features`` and
-    ``targets``."""
+    """The feature MSE between ``features`` and ``targets`` per tap, combined over taps by ``reduction``
+    (weighted by ``tap_weights`` when given, see ``combine_layers``)."""
     losses = [content_loss(f, t, mask=mask) for f, t in zip(features.maps, targets.maps, strict=True)]
-    return weighted_mean(losses, tap_weights)
+    return combine_layers(losses, tap_weights, reduction)

@@ -45,8 +45,11 @@ class Cameras:
         fov_y: float | Tensor = math.radians(40.0),
         width: int = 512,
         height: int = 512,
+        roll: float | Tensor = 0.0,
     ) -> Cameras:
-        """Cameras at ``eye`` (``[B, 3]`` or ``[3]``) looking at ``target``; ``fov_y`` in radians."""
+        """Cameras at ``eye`` (``[B, 3]`` or ``[3]``) looking at ``target``; ``fov_y`` in radians. ``roll``
+        (radians, one value or ``[B]``) turns each camera about its view axis, counter-clockwise as seen
+        through it, so the world's up no longer points up in the image."""
         eye_t = torch.as_tensor(eye, dtype=torch.float32).reshape(-1, 3)
         target_t = torch.as_tensor(target, dtype=torch.float32, device=eye_t.device).reshape(-1, 3)
         up_t = torch.as_tensor(up, dtype=torch.float32, device=eye_t.device).reshape(-1, 3)
@@ -58,6 +61,9 @@ class Cameras:
         degenerate = right.norm(dim=1, keepdim=True) < 1e-6
         right = _normalize(torch.where(degenerate, alternative, right))
         true_up = torch.cross(backward, right, dim=1)
+        angle = torch.as_tensor(roll, dtype=torch.float32, device=eye_t.device).reshape(-1, 1)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        right, true_up = cos * right + sin * true_up, cos * true_up - sin * right
         rotation = torch.stack((right, true_up, backward), dim=1)  # [B, 3, 3] world -> view
         world_to_view = torch.eye(4, device=eye_t.device).repeat(eye_t.shape[0], 1, 1)
         world_to_view[:, :3, :3] = rotation
@@ -97,6 +103,13 @@ class Cameras:
     def resized(self, width: int, height: int) -> Cameras:
         """Same cameras rendering a different number of pixels (e.g. for supersampling)."""
         return Cameras(self.eye, self.world_to_view, self.fov_y, int(width), int(height))
+
+    def moved(self, offset: Tensor) -> Cameras:
+        """The same cameras (orientation and field of view) moved by world-space ``offset [B, 3]``."""
+        eye = self.eye + offset.to(self.eye)
+        world_to_view = self.world_to_view.clone()
+        world_to_view[:, :3, 3] = -(self.rotation @ eye[:, :, None])[:, :, 0]
+        return Cameras(eye, world_to_view, self.fov_y, self.width, self.height)
 
     def view_points(self, points: Tensor) -> Tensor:
         """World points ``[V, 3]`` or ``[B, V, 3]`` to view space ``[B, V, 3]``."""

@@ -78,11 +78,14 @@ class RenderOutput:
         images: ``[B, 3, H, W]`` sRGB in 0..1, composited over the background.
         mask: ``[B, 1, H, W]`` coverage in 0..1 (fractional at edges when supersampled).
         depth: ``[B, 1, H, W]`` view-space depth, 0 on background.
+        surface: the shaded surface points (at the G-buffer's size, i.e. before supersampling is averaged),
+            e.g. to find which texels the render read (:func:`sampled_texels`).
     """
 
     images: Tensor
     mask: Tensor
     depth: Tensor
+    surface: SurfaceSamples
 
 
 @dataclass
@@ -203,7 +206,7 @@ def render(
         mask = F.avg_pool2d(mask, supersample)
         depth = torch.where(mask > 0, depth_sum / mask.clamp_min(_EPS), torch.zeros_like(mask))
     images = premultiplied + (1 - mask) * _background_images(background, premultiplied)
-    return RenderOutput(images, mask, depth)
+    return RenderOutput(images, mask, depth, surface)
 
 
 def _background_images(background: Tensor | None, like: Tensor) -> Tensor:
@@ -229,32 +232,41 @@ def _check_render_inputs(gbuffer: GBuffer, textures: Sequence[Tensor], wraps: Se
             raise ValueError(f"texture slot {index} must be [3, Ht, Wt], got {tuple(texture.shape)}")
 
 
-def texel_coverage(
-    geometry: MeshGeometry,
-    gbuffer: GBuffer,
-    cameras: Cameras,
-    texture_shapes: Sequence[tuple[int, int]],
-    wraps: Sequence[str] | None = None,
-    *,
-    views_per_pass: int = 8,
+def sampled_texels(
+    surface: SurfaceSamples, texture_shapes: Sequence[tuple[int, int]], wraps: Sequence[str]
 ) -> list[Tensor]:
-    """Per slot, a bool ``[Ht, Wt]`` map of the texels that any view of ``gbuffer`` sends gradient to.
+    """Per slot, a bool ``[Ht, Wt]`` map of the texels that a full-resolution (level-0) bilinear tap at some
+    point of ``surface`` reads with a non-zero weight, under the slot's wrap mode.
 
-    Found by back-propagating a render of grey probe textures, so it matches the sampler exactly, mip
-    levels included: a minified view covers the whole footprint of its coarse texels, not a sparse set of
-    level-0 taps. ``wraps`` defaults to REPEAT for every slot.
+    Coarser mip levels are deliberately left out: a grazing pixel reads the coarsest level, which averages
+    the whole texture, so counting it would call every texel seen.
     """
-    wraps = list(wraps) if wraps is not None else ["repeat"] * len(texture_shapes)
-    device = gbuffer.tri_id.device
-    probes = [torch.full((3, h, w), 0.5, device=device, requires_grad=True) for h, w in texture_shapes]
-    supersample = gbuffer.shape[1] // cameras.height
-    for start in range(0, gbuffer.shape[0], views_per_pass):
-        index = list(range(start, min(start + views_per_pass, gbuffer.shape[0])))
-        lights = Lights.ambient_only(len(index), device=device)
-        out = render(geometry, gbuffer.select(index), cameras.select(index), probes, wraps, lights,
-                     supersample=supersample)
-        out.images.sum().backward()
-    return [
-        probe.grad.abs().sum(0) > 0 if probe.grad is not None else torch.zeros(probe.shape[1:], dtype=torch.bool)
-        for probe in probes
-    ]
+    maps = []
+    for index, ((height, width), wrap) in enumerate(zip(texture_shapes, wraps, strict=True)):
+        check_wrap(wrap)
+        uv = surface.uv[surface.slot == index]
+        rows, cols, read = _bilinear_taps(uv, height, width, wrap)
+        seen = torch.zeros(height * width, dtype=torch.bool, device=uv.device)
+        seen[(rows * width + cols)[read]] = True
+        maps.append(seen.reshape(height, width))
+    return maps
+
+
+def _bilinear_taps(uv: Tensor, height: int, width: int, wrap: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The 4 texels ``(rows [N, 4], cols [N, 4])`` around each ``uv [N, 2]`` as the level-0 sampler of
+    :mod:`restyle.render.texture` reads them, and whether each one gets a non-zero weight ``[N, 4]``."""
+    u, v = uv[:, 0], uv[:, 1]
+    if wrap == "repeat":
+        u, v = u - torch.floor(u), v - torch.floor(v)
+    # texel centres sit at k + 0.5; row 0 is the top of the image, v points up
+    x, y = u * width - 0.5, (1 - v) * height - 0.5
+    if wrap == "clamp":  # the border extends outward: clamp the sample point, as grid_sample's border mode
+        x, y = x.clamp(0, width - 1), y.clamp(0, height - 1)
+    x0, y0 = torch.floor(x), torch.floor(y)
+    right, below = (x - x0) > 0, (y - y0) > 0
+    cols = torch.stack((x0, x0 + 1, x0, x0 + 1), dim=1).long()
+    rows = torch.stack((y0, y0, y0 + 1, y0 + 1), dim=1).long()
+    read = torch.stack((torch.ones_like(right), right, below, right & below), dim=1)
+    if wrap == "repeat":
+        return rows % height, cols % width, read
+    return rows.clamp(0, height - 1), cols.clamp(0, width - 1), read

@@ -1,47 +1,72 @@
-"""Where the cameras and lights go: random training views, a rasterised view pool, and fixed orbits."""
+"""Where the cameras and lights go: random training views (fresh every step, or drawn from a rasterised
+pool), and fixed orbits for previews.
+
+The training distribution follows the public code of Mishra & Granskog's CLIP-NNFM: a uniformly random
+orientation of the object (camera direction over the whole sphere, with a random roll about the view axis), a
+random shift of the object in the camera's frame, and a point light cosine-distributed about the camera.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from restyle.configs import option
 from restyle.errors import ConfigError
 from restyle.render.camera import Cameras
 from restyle.render.geometry import MeshGeometry
 from restyle.render.raster import GBuffer, rasterize
 from restyle.render.shading import Lights
 
-# Views rasterised per call when filling a pool: bounds the ray buffers' memory.
+# Views rasterised per call: bounds the ray buffers' memory.
 _RASTER_CHUNK = 8
 
 
 @dataclass
 class ViewConfig:
-    """How random training views are drawn around a mesh. Lengths are in bounding-sphere radii."""
+    """How random training views are drawn around a mesh. Lengths are in bounding-sphere radii (of the
+    sphere about the bounding-box centre)."""
 
-    distance: tuple[float, float] = (1.8, 2.6)
-    """Range of camera distances from the centre; nearer cameras make style patterns smaller on the mesh."""
-    elevation: tuple[float, float] = (-15.0, 60.0)
-    """Range of camera elevations in degrees above the horizontal plane (world y is up)."""
-    fov: float = 40.0
-    """Vertical field of view in degrees."""
-    jitter: float = 0.05
-    """Largest offset of the look-at point from the centre, per axis, so the object is not always centred."""
-    light_radius: tuple[float, float] = (3.0, 5.0)
-    """Range of point-light distances from the centre; the light lies in the hemisphere facing the camera."""
-    light_power: float = 0.75
-    """Intensity of the white point light (linear; no distance falloff). With the ambient level and the
-    default specular strength (0.15) it sums to 1, so even a white albedo facing the light renders unclipped:
-    clipped pixels pass no gradient to the texture (the paper's power 2 is in other units)."""
-    ambient: float = 0.1
-    """Linear ambient light level, so faces turned away from the light are not black."""
+    distance: tuple[float, float] = option(
+        (1.8, 2.6), help="Range MIN MAX of camera distances from the centre, in bounding radii; nearer cameras "
+        "make style patterns smaller on the mesh. The paper's code puts the camera at 4 units from a mesh scaled "
+        "to a largest bounding-box extent of 3: 4E/(3R) radii for extent E and radius R, which is 2.11 for Spot "
+        "(--distance 2.11 2.11); its README's run (--scale 1.5) has 4.22."
+    )
+    directions: Literal["sphere", "band"] = option(
+        "sphere", help="Camera directions: sphere (uniform over the whole sphere, so the underside is styled "
+        "too; the paper) or band (uniform azimuth, elevation in the elevation range)."
+    )
+    elevation: tuple[float, float] = option(
+        (-15.0, 60.0), help="Range MIN MAX of camera elevations in degrees above the horizontal plane (world y "
+        "up); used by directions = band only."
+    )
+    roll: bool = option(
+        True, help="Turn each camera by a uniformly random angle about its view axis (the paper's random "
+        "rotation), so strokes are not learnt in one orientation relative to the world's up."
+    )
+    fov: float = option(43.6, help="Vertical field of view in degrees (the paper's tan(fov/2) = 0.4 is 43.6).")
+    translation: float = option(
+        0.185, help="Largest shift per axis of the object in each camera's frame, in bounding radii (the camera "
+        "eye and look-at point move together): the object sits off-centre and at varied depth. The paper's "
+        "0.35 units is 0.35E/(3R) radii, 0.185 for Spot (0.37 at its README's --scale 1.5)."
+    )
+    light_power: float = option(
+        0.75, help="Intensity of the white point light (linear; no distance falloff). With the ambient level and "
+        "the default specular strength (0.15) it sums to 1, so even a white albedo facing the light renders "
+        "unclipped: clipped pixels pass no gradient to the texture. The light is cosine-distributed about the "
+        "camera direction, at the camera's distance from the centre (as in the paper)."
+    )
+    ambient: float = option(0.1, help="Linear ambient light level, so faces turned away from the light are not black.")
 
     def __post_init__(self) -> None:
-        for name in ("distance", "elevation", "light_radius"):
+        for name in ("distance", "elevation"):
             low, high = getattr(self, name)
             if low > high:
                 raise ConfigError(f"view config: {name} range {low}..{high} is empty")
@@ -49,6 +74,8 @@ class ViewConfig:
             raise ConfigError(f"view config: distance must exceed 1 bounding radius, got {self.distance[0]}")
         if not 0.0 < self.fov < 180.0:
             raise ConfigError(f"view config: fov must be in (0, 180) degrees, got {self.fov}")
+        if self.translation < 0.0:
+            raise ConfigError(f"view config: translation must be at least 0, got {self.translation}")
 
 
 class ViewSampler:
@@ -68,23 +95,26 @@ class ViewSampler:
 
     def sample_cameras(self, n: int, *, width: int = 512, height: int = 512) -> Cameras:
         cfg = self.config
-        azimuth = self._uniform(n, 0.0, 2 * math.pi)
-        elevation = torch.deg2rad(self._uniform(n, *cfg.elevation))
+        direction = self._directions(n)
         distance = self._uniform(n, *cfg.distance) * self.radius
-        eye = self.center + distance[:, None] * _direction(azimuth, elevation)
-        target = self.center + self._uniform(n * 3, -cfg.jitter, cfg.jitter).reshape(n, 3) * self.radius
-        cameras = Cameras.look_at(eye, target, fov_y=math.radians(cfg.fov), width=width, height=height)
+        roll = self._uniform(n, 0.0, 2 * math.pi) if cfg.roll else torch.zeros(n)
+        eye = self.center + distance[:, None] * direction
+        cameras = Cameras.look_at(eye, self.center, fov_y=math.radians(cfg.fov), width=width, height=height,
+                                  roll=roll)
+        # the shift is drawn in the camera's frame (right, up, backward): off-centre in x, y, nearer or farther
+        shift = self._uniform(n * 3, -cfg.translation, cfg.translation).reshape(n, 3) * self.radius
+        cameras = cameras.moved((shift[:, None, :] @ cameras.rotation)[:, 0])
         return cameras.to(self.device)
 
     def sample_lights(self, cameras: Cameras) -> Lights:
-        """One white point light per camera, uniform over the hemisphere (about the centre) facing it."""
+        """One white point light per camera, cosine-distributed about the centre-to-camera direction, at the
+        camera's distance from the centre (the paper's code puts it at the camera's nominal radius, which
+        differs by the object's shift only)."""
         cfg = self.config
         n = cameras.batch_size
-        toward_camera = torch.nn.functional.normalize(cameras.eye.cpu() - self.center, dim=1)
-        direction = torch.nn.functional.normalize(torch.randn(n, 3, generator=self.generator), dim=1)
-        facing = (direction * toward_camera).sum(dim=1, keepdim=True)
-        direction = torch.where(facing < 0, -direction, direction)
-        position = self.center + direction * (self._uniform(n, *cfg.light_radius) * self.radius)[:, None]
+        to_camera = cameras.eye.cpu() - self.center
+        direction = self._cosine_about(F.normalize(to_camera, dim=1))
+        position = self.center + direction * to_camera.norm(dim=1, keepdim=True)
         color = torch.full((n, 1, 3), cfg.light_power)
         ambient = torch.full((n, 3), cfg.ambient)
         return Lights(position[:, None, :], color, ambient).to(self.device)
@@ -95,16 +125,68 @@ class ViewSampler:
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.generator.set_state(state["generator"])
 
+    def _directions(self, n: int) -> Tensor:
+        """``[n, 3]`` unit camera directions from the centre."""
+        if self.config.directions == "sphere":
+            # a normalised Gaussian is uniform on the sphere
+            return F.normalize(torch.randn(n, 3, generator=self.generator), dim=1)
+        azimuth = self._uniform(n, 0.0, 2 * math.pi)
+        elevation = torch.deg2rad(self._uniform(n, *self.config.elevation))
+        return _direction(azimuth, elevation)
+
+    def _cosine_about(self, axis: Tensor) -> Tensor:
+        """``[n, 3]`` unit vectors with density proportional to the cosine of their angle to ``axis [n, 3]``."""
+        tangent, bitangent = _frame(axis)
+        phi = self._uniform(axis.shape[0], 0.0, 2 * math.pi)[:, None]
+        s = self._uniform(axis.shape[0], 0.0, 1.0)[:, None]
+        sin_theta, cos_theta = torch.sqrt(1.0 - s), torch.sqrt(s)
+        return (tangent * torch.cos(phi) + bitangent * torch.sin(phi)) * sin_theta + axis * cos_theta
+
     def _uniform(self, n: int, low: float, high: float) -> Tensor:
         return low + (high - low) * torch.rand(n, generator=self.generator)
 
 
-class GBufferCache:
-    """A pool of views rasterised once; each step draws a batch from it (with fresh random lights).
+class ViewSource(Protocol):
+    """Where a training step gets its views: cameras at the render size, lights, and G-buffers at
+    ``supersample`` times that size, ready for ``render(..., supersample=supersample)``."""
 
-    Cameras come back at ``width x height``; G-buffers at ``supersample`` times that, ready for
-    ``render(..., supersample=supersample)``.
-    """
+    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]: ...
+
+
+def rasterize_views(geometry: MeshGeometry, cameras: Cameras, supersample: int = 1, backend: str = "auto") -> GBuffer:
+    """G-buffers of ``cameras`` at ``supersample`` times their size, a few views per rasteriser call."""
+    fine = cameras.resized(cameras.width * supersample, cameras.height * supersample)
+    count = cameras.batch_size
+    chunks = [
+        rasterize(geometry, fine.select(range(start, min(start + _RASTER_CHUNK, count))), backend=backend)
+        for start in range(0, count, _RASTER_CHUNK)
+    ]
+    return GBuffer.cat(chunks)
+
+
+class FreshViews:
+    """New random cameras and lights on every call, rasterised on the spot (the paper's training views)."""
+
+    def __init__(
+        self,
+        geometry: MeshGeometry,
+        sampler: ViewSampler,
+        width: int,
+        height: int,
+        supersample: int = 1,
+        backend: str = "auto",
+    ) -> None:
+        self.geometry, self.sampler = geometry, sampler
+        self.width, self.height, self.supersample, self.backend = width, height, supersample, backend
+
+    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]:
+        cameras, lights = self.sampler.sample(n, width=self.width, height=self.height)
+        return cameras, lights, rasterize_views(self.geometry, cameras, self.supersample, self.backend)
+
+
+class GBufferCache:
+    """A pool of views rasterised once; each step draws a batch from it (with fresh random lights). Cheaper
+    per step than :class:`FreshViews` where rasterising is slow, at the price of a fixed set of cameras."""
 
     def __init__(
         self,
@@ -121,12 +203,7 @@ class GBufferCache:
         self.sampler = sampler
         self.supersample = supersample
         self.cameras = sampler.sample_cameras(pool_size, width=width, height=height)
-        fine = self.cameras.resized(width * supersample, height * supersample)
-        chunks = [
-            rasterize(geometry, fine.select(range(start, min(start + _RASTER_CHUNK, pool_size))), backend=backend)
-            for start in range(0, pool_size, _RASTER_CHUNK)
-        ]
-        self.gbuffer = GBuffer.cat(chunks)
+        self.gbuffer = rasterize_views(geometry, self.cameras, supersample, backend)
 
     @property
     def pool_size(self) -> int:
@@ -141,6 +218,23 @@ class GBufferCache:
             index = torch.randint(self.pool_size, (n,), generator=generator)
         cameras = self.cameras.select(index)
         return cameras, self.sampler.sample_lights(cameras), self.gbuffer.select(index)
+
+
+def training_views(
+    geometry: MeshGeometry,
+    sampler: ViewSampler,
+    pool_size: int,
+    size: int,
+    *,
+    supersample: int = 1,
+    backend: str = "auto",
+) -> ViewSource:
+    """Fresh views every step for ``pool_size`` 0, else a pool of that many ``size``-square views."""
+    if pool_size < 0:
+        raise ConfigError(f"view pool size must be 0 (fresh views every step) or more, got {pool_size}")
+    if pool_size == 0:
+        return FreshViews(geometry, sampler, size, size, supersample=supersample, backend=backend)
+    return GBufferCache(geometry, sampler, pool_size, size, size, supersample=supersample, backend=backend)
 
 
 def orbit_cameras(
@@ -184,3 +278,11 @@ def _direction(azimuth: Tensor, elevation: Tensor) -> Tensor:
         ),
         dim=1,
     )
+
+
+def _frame(axis: Tensor) -> tuple[Tensor, Tensor]:
+    """Two unit vectors ``[n, 3]`` completing the unit ``axis [n, 3]`` to an orthonormal frame."""
+    # cross with the world axis least aligned with `axis`, so the cross product never vanishes
+    helper = F.one_hot(axis.abs().argmin(dim=1), 3).to(axis)
+    tangent = F.normalize(torch.cross(axis, helper, dim=1), dim=1)
+    return tangent, torch.cross(axis, tangent, dim=1)
