@@ -64,3 +64,24 @@ def test_primary_background_is_always_the_first_style_image(assets, tmp_path, ba
     behind = torch.cat([job.style_backgrounds(4, 64) for _ in range(8)])  # 32 views
     red_views = int((behind[:, 0].mean(dim=(1, 2)) > 0.9).sum())
     assert (red_views == 32) == expect_only_first
+
+
+def test_paper_preset_resolves_to_the_papers_setting_without_loading_anything() -> None:
+    from restyle.configs import resolve
+    from restyle.pipelines.mesh import MESH_PRESETS, resolve_defaults
+
+    config = resolve_defaults(resolve(MeshConfig(), presets=MESH_PRESETS, preset="paper", config_file=None,
+                                      flags={}))
+    assert (config.render.views_per_step, config.render.supersample, config.render.view_pool) == (8, 2, 0)
+    assert (config.render.background, config.texture.style_fit) == ("primary", "squash")
+    assert (config.views.directions, config.views.ambient, config.views.light_power) == ("sphere", 0.0, 0.64)
+    assert config.shading.specular <= 0.01
+    assert (config.style.backbone, config.style.content_backbone, config.style.smoothing) == ("clip-rn50", "vgg16",
+                                                                                              1.0)
+    assert (config.style.style_reduction, config.style.content_reduction) == ("sum", "sum")
+    assert len(config.style.style_taps) == 9 and config.style.content_taps == ("11", "13", "15")
+    assert (config.weights.style, config.weights.content, config.palette.colors) == (1e4, 22.0, 16)
+    vgg = resolve_defaults(resolve(MeshConfig(), presets=MESH_PRESETS, preset="paper", config_file=None,
+                                   flags={"style": {"backbone": "vgg16"}}))
+    assert (vgg.weights.style, vgg.weights.content, vgg.style.smoothing) == (200.0, 1.0, 0.0)
+    assert vgg.style.style_taps == ("11", "13", "15")
