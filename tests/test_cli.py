@@ -162,14 +162,14 @@ def test_image_command_pastiche_style_flags_reach_the_config(monkeypatch, capsys
     [
         (["--style-blend", "0.5,0.3,0.2"], "style_blend has 3 weight(s) for 1 style images"),
         (["--style-blend", "0.5,x"], "--style-blend takes comma-separated numbers"),
-        (["--style-blend", "-1"], "non-negative numbers with a positive sum"),
+        (["--style-blend", "-1"], "style_blend' must be >= 0"),
         (["--preserve-color", "sepia"], "none, luminance, match"),
         (["--init", "missing_init.png"], "missing_init.png: no such init image file"),
         (["--size", "40", "--size-pixels", "2000"], "either size (long side) or size_pixels"),
         (["--optimizer", "sgd"], "adam, lbfgs"),
         (["--style-layers", "s0,s1", "--style-layer-weights", "1"], "style_tap_weights has 1 weight(s) for 2"),
         (["--style-layers", "s0,,s1"], "no empty entries"),
-        (["--save-every", "-2"], "save_every must be 0"),
+        (["--save-every", "-2"], "save_every' must be >= 0"),
     ],
 )
 def test_image_command_bad_new_options_fail_cleanly(monkeypatch, capsys, images, tmp_path, flags, needle) -> None:

@@ -36,7 +36,7 @@ def test_unknown_key_lists_valid_ones() -> None:
 
 
 def test_wrong_type_is_named() -> None:
-    with pytest.raises(ConfigError, match=r"x.toml: option 'iters' must be int"):
+    with pytest.raises(ConfigError, match=r"x.toml: \[optim\] iters must be int"):
         apply_overrides(ImageConfig(), {"optim": {"iters": "many"}}, source="x.toml")
     with pytest.raises(ConfigError, match="must be one of nnfm, gram"):
         apply_overrides(ImageConfig(), {"style": {"method": "fancy"}}, source="flags")

@@ -55,7 +55,7 @@ def stylize_image(
 ) -> image_pipeline.ImageResult:
     """Stylise a photo. Returns the image tensor and the paths of the image, its config and its metrics."""
     config = image_config(content, styles, output, preset=preset, config_file=config_file, **options)
-    return image_pipeline.run(config, on_step=on_step)
+    return image_pipeline.run(config, on_step=on_step, config_file=Path(config_file) if config_file else None)
 
 
 def mesh_config(
@@ -100,7 +100,8 @@ def stylize_mesh(
     still override, e.g. more ``optim={"iters": ...}``).
     """
     config = mesh_config(mesh, styles, output, preset=preset, config_file=config_file, resume=resume, **options)
-    return mesh_pipeline.run(config, on_step=on_step, resume=resume is not None)
+    given_config = Path(config_file) if config_file and resume is None else None
+    return mesh_pipeline.run(config, on_step=on_step, resume=resume is not None, config_file=given_config)
 
 
 def render_preview(

@@ -1,15 +1,20 @@
 """The ``restyle`` command line: a thin layer over ``restyle.api``.
 
 Help texts come from the config dataclasses; every flag defaults to "not given" so that the precedence
-defaults < preset < config file < flags holds. User errors print one line on stderr and exit with status 2.
+defaults < preset < config file < flags holds. User errors print one line on stderr and exit with status 2;
+a diverged run (a NaN or infinite loss) exits with status 3 and Ctrl-C with 130. Progress is a bar on a
+terminal and a plain line every few seconds in a log or pipe.
 """
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -26,6 +31,10 @@ from restyle.pipelines.config import (
     WeightsConfig,
 )
 from restyle.pipelines.image_config import ImageConfig
+from restyle.pipelines.run_files import OVERWRITE_RUN_HELP
+
+if TYPE_CHECKING:
+    from restyle.pipelines.loop import StepInfo
 
 app = typer.Typer(
     add_completion=False,
@@ -91,6 +100,8 @@ DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N.")
 PRESET = typer.Option(None, "--preset", "-p", help="Named preset (applied before --config and flags).")
 CONFIG = typer.Option(None, "--config", "-c", help="TOML config file (e.g. a config.toml of an earlier run).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+OVERWRITE_MESH = typer.Option(None, "--overwrite", help=OVERWRITE_RUN_HELP, show_default=False)
+OVERWRITE_IMAGE = typer.Option(None, "--overwrite", help=help_of(ImageConfig, "overwrite"), show_default=False)
 PRINT_CONFIG = typer.Option(
     False, "--print-config",
     help="Print the fully resolved config (defaults < preset < --config < flags) as TOML and exit; loads no "
@@ -119,22 +130,62 @@ def _print_config(config: object) -> None:
     raise typer.Exit(0)
 
 
+# Seconds between plain progress lines when the output is a log file or a pipe, not a terminal.
+PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+def _losses_text(info: StepInfo) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in info.losses.items())
+
+
+def _plain_progress(description: str, every_s: float = PLAIN_PROGRESS_EVERY_S) -> Callable[[StepInfo], None]:
+    """A step callback printing one line on stderr every ``every_s`` seconds and at the last step:
+    ``restyle mesh: step 40/300  eta 1m05s  style 1.2  total 3.4``, for logs that a bar would fill with
+    control codes."""
+    started = time.monotonic()
+    last = [-math.inf]
+
+    def on_step(info: StepInfo) -> None:
+        now = time.monotonic()
+        if now - last[0] < every_s and info.step != info.total:
+            return
+        last[0] = now
+        eta = (now - started) / info.step * (info.total - info.step)
+        minutes, seconds = divmod(round(eta), 60)
+        typer.echo(f"{description}: step {info.step}/{info.total}  eta {minutes}m{seconds:02d}s  "
+                   f"{_losses_text(info)}", err=True)
+
+    return on_step
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
 @contextmanager
-def _progress(enabled: bool, description: str) -> Iterator[object]:
-    """A rich progress bar with ETA and the current losses; yields the step callback."""
+def _progress(enabled: bool, description: str) -> Iterator[Callable[[StepInfo], None] | None]:
+    """The step callback: a rich progress bar with ETA and the current losses on a terminal, plain lines
+    otherwise (see :func:`_plain_progress`). The bar appears at the first step, so a run refused while loading
+    leaves no empty bar above its error."""
     if not enabled:
         yield None
+        return
+    if not _is_terminal():
+        yield _plain_progress(description)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
                TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(description, total=None, losses="")
+    with ExitStack() as stack:
+        bar: list = []
 
-        def on_step(info: object) -> None:
-            losses = "  ".join(f"{k} {v:.4g}" for k, v in info.losses.items())  # type: ignore[attr-defined]
-            progress.update(task, completed=info.step, total=info.total, losses=losses)  # type: ignore[attr-defined]
+        def on_step(info: StepInfo) -> None:
+            if not bar:
+                progress = stack.enter_context(Progress(*columns, transient=False))
+                bar.extend([progress, progress.add_task(description, total=info.total, losses="")])
+            progress, task = bar
+            progress.update(task, completed=info.step, total=info.total, losses=_losses_text(info))
 
         yield on_step
 
@@ -172,6 +223,7 @@ def image_command(
     lr: float | None = LR,
     seed: int | None = SEED,
     save_every: int | None = _opt(ImageConfig, "save_every", "--save-every"),
+    overwrite: bool | None = OVERWRITE_IMAGE,
     device: str | None = DEVICE,
     weights_dir: Path | None = WEIGHTS_DIR,
     download: bool | None = DOWNLOAD,
@@ -191,7 +243,7 @@ def image_command(
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
         "style_blend": _numbers(style_blend, "--style-blend"), "preserve_color": preserve_color,
         "size": size, "size_pixels": size_pixels, "style_size": style_size, "style_size_pixels": style_size_pixels,
-        "init": init, "save_every": save_every, "optim.optimizer": optimizer,
+        "init": init, "save_every": save_every, "optim.optimizer": optimizer, "overwrite": overwrite,
         "style.style_taps": _names(style_layers, "--style-layers"),
         "style.style_tap_weights": _numbers(style_layer_weights, "--style-layer-weights"),
         "style.content_taps": _names(content_layers, "--content-layers"),
@@ -247,6 +299,7 @@ def mesh_command(
     preset: str | None = PRESET,
     config: Path | None = CONFIG,
     resume: Path | None = typer.Option(None, "--resume", help="Continue the interrupted run in this folder."),
+    overwrite: bool | None = OVERWRITE_MESH,
     quiet: bool = QUIET,
     print_config: bool = PRINT_CONFIG,
 ) -> None:
@@ -260,7 +313,7 @@ def mesh_command(
                         style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
-        "text": text, "unwrap": unwrap,
+        "text": text, "unwrap": unwrap, "overwrite": overwrite,
         "render.texture_size": texture_size, "render.render_size": render_size,
         "render.views_per_step": views_per_step, "render.background": background, "render.view_pool": view_pool,
         "views.distance": distance, "views.elevation": elevation,

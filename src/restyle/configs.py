@@ -9,6 +9,7 @@ output as TOML and can be fed back with ``--config``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -27,11 +28,61 @@ else:  # pragma: no cover - exercised on 3.10 only
 T = TypeVar("T")
 
 
-def option(default: Any = dataclasses.MISSING, *, help: str, factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with its user-facing help text."""
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a number (or each number of a list) may take; checked by :func:`apply_overrides` for every
+    config source alike (flags, files, presets, API). Non-finite floats are refused unless ``finite`` is False."""
+
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
+    finite: bool = True
+
+    def check(self, value: Any, where: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return
+        if self.finite and isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number; got {value!r}")
+        low_bad = self.min is not None and (value <= self.min if self.min_exclusive else value < self.min)
+        high_bad = self.max is not None and (value >= self.max if self.max_exclusive else value > self.max)
+        if low_bad or high_bad:
+            raise ConfigError(f"{where} must be {self.describe()}; got {value!r}")
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"{'>' if self.min_exclusive else '>='} {self.min:g}")
+        if self.max is not None:
+            parts.append(f"{'<' if self.max_exclusive else '<='} {self.max:g}")
+        return " and ".join(parts) or "a finite number"
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    factory: Any = dataclasses.MISSING,
+    min: float | None = None,
+    max: float | None = None,
+    min_exclusive: bool = False,
+    max_exclusive: bool = False,
+    finite: bool = True,
+) -> Any:
+    """A dataclass field with its user-facing help text and, for numbers, the range of its values (inclusive
+    unless ``min_exclusive``/``max_exclusive``; for lists and tuples, of every item)."""
+    metadata = {"help": help, "range": Range(min, max, min_exclusive, max_exclusive, finite)}
     if factory is not dataclasses.MISSING:
-        return dataclasses.field(default_factory=factory, metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def range_of(cls: type, name: str) -> Range:
+    """The declared range of field ``name`` of ``cls`` (no bounds, finite only, when none was declared)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata.get("range", Range())
+    raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
 def help_of(cls: type, name: str) -> str:
@@ -76,26 +127,44 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a valid TOML config ({exc})") from None
 
 
-def apply_overrides(config: T, overrides: dict[str, Any], *, source: str) -> T:
-    """A copy of ``config`` with ``overrides`` (a nested dict, as in TOML) applied, every value type-checked.
+def apply_overrides(config: T, overrides: dict[str, Any], *, source: str, section: str = "") -> T:
+    """A copy of ``config`` with ``overrides`` (a nested dict, as in TOML) applied, every value type- and
+    range-checked.
 
-    ``source`` names where the overrides came from (a file, a preset, the command line) for error messages.
+    ``source`` names where the overrides came from (a file, a preset, the command line) for error messages;
+    ``section`` is the TOML table the config is (``optim``), so that messages name an option as ``[optim] lr``.
     """
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{source}: {_name(section, '')} must be a table of options; got {overrides!r}")
     hints = typing.get_type_hints(type(config))
     fields = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in fields:
             valid = ", ".join(sorted(fields))
-            raise ConfigError(f"{source}: unknown option {key!r} in [{type(config).__name__}]; valid: {valid}")
+            where = f"[{section}]" if section else "the top level"
+            raise ConfigError(f"{source}: unknown option {key!r} in {where}; valid: {valid}")
         current = getattr(config, key)
+        name = _name(section, key)
         if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {key!r} must be a table of options")
-            changes[key] = apply_overrides(current, value, source=source)
+            changes[key] = apply_overrides(current, value, source=source, section=f"{section}.{key}".strip("."))
         else:
-            changes[key] = _coerce(value, hints[key], f"{source}: option {key!r}")
+            where = f"{source}: {name}"
+            changes[key] = _coerce(value, hints[key], where)
+            _check_range(changes[key], fields[key].metadata.get("range", Range()), where)
     return dataclasses.replace(config, **changes)
+
+
+def _name(section: str, key: str) -> str:
+    """How messages name an option: ``[optim] lr``, or ``size`` at the top level."""
+    if not section:
+        return f"option {key!r}" if key else "the config"
+    return f"[{section}] {key}" if key else f"[{section}]"
+
+
+def _check_range(value: Any, bounds: Range, where: str) -> None:
+    for item in value if isinstance(value, (list, tuple)) else (value,):
+        bounds.check(item, where)
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -125,7 +194,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be true or false; got {value!r}")
         return value
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float's range
+            raise ConfigError(f"{where} is out of range; got {value!r}") from None
     if annotation is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if annotation is str and isinstance(value, str):

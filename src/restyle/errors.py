@@ -17,5 +17,13 @@ class ConfigError(RestyleError):
     """An option, preset, config file or registry name is invalid."""
 
 
+class DivergedError(RestyleError):
+    """A loss term became NaN or infinite: the run stopped before the optimiser could take the step, and no
+    checkpoint holding the diverged values was written (the last good one is kept). Exit status 3, so scripts
+    can tell it from a bad option or input (2)."""
+
+    exit_code = 3
+
+
 class WeightsMissingError(RestyleError):
     """A pretrained weight file is not available locally and cannot be downloaded."""

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 from meshes_fixtures import (
+    glb_bytes,
     read_glb_json,
     textured_quad,
     two_material_cube_glb,
@@ -269,3 +271,55 @@ def test_textures_at_each_slots_own_size_come_back_bit_for_bit(assets: Path, tmp
     EXPORTERS[kind](mesh, textures, target)
     for slot, texture in zip(load_mesh(target).slots, textures, strict=True):
         np.testing.assert_array_equal(slot.image, texture)
+
+
+# ------------------------------------------------------------------------- base-colour alpha and wrap
+
+
+def _translucent_clamped_glb(folder: Path) -> Path:
+    """The two-material cube GLB edited so material 0 has baseColorFactor alpha 0.5 and a CLAMP sampler."""
+    source = two_material_cube_glb(folder)
+    data = source.read_bytes()
+    document = read_glb_json(source)
+    binary_start = 20 + struct.unpack_from("<I", data, 12)[0] + 8
+    pbr = document["materials"][0]["pbrMetallicRoughness"]
+    pbr["baseColorFactor"] = [1.0, 1.0, 1.0, 0.5]
+    document["samplers"] = [{"wrapS": 33071, "wrapT": 33071}]
+    document["textures"][pbr["baseColorTexture"]["index"]]["sampler"] = 0
+    source.write_bytes(glb_bytes(document, data[binary_start:]))
+    return source
+
+
+def _base_color(document: dict, material: int) -> tuple[float, str, list[int]]:
+    """(factor alpha, alphaMode, [wrapS, wrapT]) of one material of an exported GLB's JSON."""
+    entry = document["materials"][material]
+    pbr = entry["pbrMetallicRoughness"]
+    texture = document["textures"][pbr["baseColorTexture"]["index"]]
+    sampler = document.get("samplers", [])[texture["sampler"]] if "sampler" in texture else {}
+    wrap = [sampler.get("wrapS", 10497), sampler.get("wrapT", 10497)]  # glTF's default is REPEAT
+    return pbr.get("baseColorFactor", [1.0] * 4)[3], entry.get("alphaMode", "OPAQUE"), wrap
+
+
+def test_patched_glb_keeps_base_color_alpha_and_clamp_wrap(tmp_path: Path) -> None:
+    mesh = load_mesh(_translucent_clamped_glb(tmp_path / "src"))
+    assert mesh.gltf_patch is not None and mesh.slots[0].wrap == "clamp"
+    export_glb(mesh, _new_textures(mesh), tmp_path / "out.glb")
+    alpha, mode, wrap = _base_color(read_glb_json(tmp_path / "out.glb"), 0)
+    assert alpha == 0.5 and mode == "BLEND" and wrap == [33071, 33071]
+
+
+def test_rebuilt_glb_writes_mtl_dissolve_and_clamp_wrap(tmp_path: Path) -> None:
+    source = textured_quad(tmp_path / "src")
+    (source.parent / "quad.mtl").write_text("newmtl quad\nKd 1 1 1\nd 0.5\nmap_Kd -clamp on quad.png\n")
+    mesh = load_mesh(source)
+    export_glb(mesh, _new_textures(mesh), tmp_path / "out.glb")
+    alpha, mode, wrap = _base_color(read_glb_json(tmp_path / "out.glb"), 0)
+    assert alpha == pytest.approx(0.5, abs=0.5 / 255) and mode == "BLEND"  # trimesh stores the factor in 8 bits
+    assert wrap == [33071, 33071]
+    assert load_mesh(tmp_path / "out.glb").slots[0].wrap == "clamp"
+
+
+def test_rebuilt_glb_of_an_opaque_repeating_material_stays_so(tmp_path: Path) -> None:
+    mesh = load_mesh(textured_quad(tmp_path / "src"))
+    export_glb(mesh, _new_textures(mesh), tmp_path / "out.glb")
+    assert _base_color(read_glb_json(tmp_path / "out.glb"), 0) == (1.0, "OPAQUE", [10497, 10497])

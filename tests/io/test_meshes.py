@@ -43,7 +43,7 @@ def _texel(image: np.ndarray, u: float, v: float) -> np.ndarray:
 
 def test_spot_obj(assets: Path) -> None:
     mesh = load_mesh(assets / "meshes/spot/spot.obj")
-    assert mesh.vertices.shape == (3225, 3) and mesh.vertices.dtype == np.float32
+    assert mesh.vertices.shape == (3225, 3) and mesh.vertices.dtype == np.float64
     assert mesh.faces.shape == (5856, 3) and mesh.faces.dtype == np.int64
     assert mesh.uv.shape == (3225, 2) and mesh.uv.dtype == np.float32
     assert [slot.name for slot in mesh.slots] == ["spot"]

@@ -146,7 +146,7 @@ def test_style_blend_count_and_values_are_checked_before_any_output(photos, tmp_
     out = tmp_path / "o.png"
     with pytest.raises(ConfigError, match="style_blend has 3 weight"):
         _run(photos, out, style=PATCH, style_blend=[1, 1, 1])
-    with pytest.raises(ConfigError, match="non-negative numbers with a positive sum"):
+    with pytest.raises(ConfigError, match="style_blend' must be >= 0"):
         _run(photos, out, style=PATCH, style_blend=[1, -1])
     with pytest.raises(ConfigError, match="positive sum"):
         _run(photos, out, style=PATCH, style_blend=[0, 0])

@@ -4,11 +4,13 @@ on covered texels only, outputs that reload with identical geometry, and bad inp
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import trimesh
 
 from restyle.api import stylize_mesh
 from restyle.configs import apply_overrides, load_toml
@@ -79,17 +81,34 @@ def test_outputs_reload_with_identical_geometry(box, style, tmp_path) -> None:
 @pytest.mark.parametrize(
     "relative", ["spot/spot.obj", "box_textured/BoxTextured.glb", "spider/spider.obj"]
 )
-def test_stylised_bundled_assets_validate_and_keep_their_geometry(
-    assets, style, tmp_path, gltf_validator, relative
+def test_stylised_bundled_assets_keep_their_geometry_and_validate(
+    assets, style, tmp_path, request, relative
 ) -> None:
     source_path = assets / "meshes" / relative
     result = stylize_mesh(source_path, [style], tmp_path / "out", **_merge(TINY, {"style": {"backbone": "patch"}}))
-    report = gltf_validator(result.glb)
-    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"][:5]
-    source, again = load_mesh(source_path), load_mesh(result.glb)
-    np.testing.assert_array_equal(again.vertices, source.vertices)
-    np.testing.assert_array_equal(again.faces, source.faces)
-    np.testing.assert_allclose(again.uv, source.uv, rtol=0, atol=2.0**-23)  # glTF's v flip rounds in float32
+    # geometry is checked with trimesh alone, so it holds whether or not node (the validator) is installed
+    source, exported = _world_triangles(source_path), _world_triangles(result.glb)
+    np.testing.assert_array_equal(exported[:, :, :3], source[:, :, :3])
+    np.testing.assert_allclose(exported[:, :, 3:], source[:, :, 3:], rtol=0, atol=2.0**-23)  # glTF's v flip
+    if shutil.which("node") is not None:
+        report = request.getfixturevalue("gltf_validator")(result.glb)
+        assert report["issues"]["numErrors"] == 0, report["issues"]["messages"][:5]
+
+
+def _world_triangles(path: Path) -> np.ndarray:
+    """``[F, 3, 5]`` every triangle's corner positions (float32, world space) and UVs as trimesh reads the
+    file, in a canonical order: independent of restyle's loader, vertex numbering and part order."""
+    scene = trimesh.load_scene(path, process=False)
+    triangles = []
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        geometry = scene.geometry[name]
+        positions = trimesh.transformations.transform_points(geometry.vertices, transform).astype(np.float32)
+        corners = np.concatenate((positions, np.asarray(geometry.visual.uv, dtype=np.float32)), axis=1)
+        triangles.append(corners[geometry.faces])
+    flat = np.concatenate(triangles).reshape(-1, 15)
+    order = np.lexsort(flat[:, ::-1].T)  # lexsort's last key is the primary one
+    return flat[order].reshape(-1, 3, 5)
 
 
 def test_stylisation_changes_the_texture_and_lowers_the_style_loss(box, style, tmp_path) -> None:
@@ -100,8 +119,15 @@ def test_stylisation_changes_the_texture_and_lowers_the_style_loss(box, style, t
     entries = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     first, last = np.mean([e["style"] for e in entries[:3]]), np.mean([e["style"] for e in entries[-3:]])
     assert last < 0.9 * first
-    original = load_mesh(box).slots[0].image
-    assert result.textures[0].shape[0] == 3 and original.shape[-1] == 3
+    assert _mean_change(load_mesh(box).slots[0].image, result.textures[0]) > 0.05
+
+
+def _mean_change(original: np.ndarray, texture: torch.Tensor) -> float:
+    """Mean absolute difference of a [3,Ht,Wt] result from the [Ht',Wt',3] source texture at its size."""
+    source = torch.from_numpy(np.ascontiguousarray(original)).permute(2, 0, 1)[None].float()
+    source = torch.nn.functional.interpolate(source, size=texture.shape[1:], mode="area")[0]
+    assert texture.shape[0] == 3
+    return float((texture.float().cpu() - source).abs().mean())
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(box, style, tmp_path) -> None:
@@ -115,7 +141,9 @@ def test_interrupted_then_resumed_equals_uninterrupted(box, style, tmp_path) -> 
 
     with pytest.raises(Interrupted, match="--resume"):
         stylize_mesh(box, [style], tmp_path / "cut", on_step=stop_at_4, **options)
-    assert not (tmp_path / "cut" / "metrics.jsonl").exists()
+    # the log is appended as the run goes: it holds the steps up to the interruption
+    cut_lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in cut_lines] == [1, 2, 3, 4]
     resumed = stylize_mesh(resume=tmp_path / "cut")
 
     assert resumed.steps == 6

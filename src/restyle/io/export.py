@@ -29,9 +29,17 @@ from PIL import Image
 
 from restyle.errors import ConfigError
 from restyle.io.atomic import atomic_path
-from restyle.io.gltf import GL_CLAMP_TO_EDGE, GL_REPEAT, GltfDocument, read_gltf_document, read_uri
+from restyle.io.gltf import (
+    GL_CLAMP_TO_EDGE,
+    GL_REPEAT,
+    GltfDocument,
+    clamp_base_color_samplers,
+    read_gltf_document,
+    read_uri,
+    split_glb,
+)
 from restyle.io.meshes import SourceMaterial, SourcePart, TexturedMesh, TextureSlot
-from restyle.io.mtl import split_map_statement
+from restyle.io.mtl import mtl_opacity, split_map_statement
 
 _ALIGNMENT = 4  # glTF: every bufferView and the BIN chunk start on a 4-byte boundary
 # .mtl statements that name a texture file (besides map_Kd, which export replaces)
@@ -258,7 +266,9 @@ def _rebuilt_glb(mesh: TexturedMesh, pngs: list[bytes]) -> bytes:
     for part in mesh.source_parts:
         geometry = _part_trimesh(part, materials[part.slot])
         scene.add_geometry(geometry, node_name=part.name, geom_name=part.name)
-    return scene.export(file_type="glb")
+    document, binary = split_glb(scene.export(file_type="glb"))
+    clamp_base_color_samplers(document, {slot.name for slot in mesh.slots if slot.wrap == "clamp"})
+    return _glb_bytes(document, binary or b"")
 
 
 def _part_trimesh(part: SourcePart, material: trimesh.visual.material.PBRMaterial) -> trimesh.Trimesh:
@@ -299,7 +309,11 @@ def _pbr_material(
     material.name = slot.name
     material.baseColorTexture = Image.open(io.BytesIO(png))
     alpha = material.baseColorFactor[3] if material.baseColorFactor is not None else 255
+    if source.mtl is not None:  # trimesh ignores an .mtl's dissolve
+        alpha = round(mtl_opacity(source.mtl) * 255)
     material.baseColorFactor = [255, 255, 255, alpha]  # the colour lives in the texture now
+    if alpha < 255 and material.alphaMode in (None, "OPAQUE"):
+        material.alphaMode = "BLEND"  # glTF ignores the factor's alpha in OPAQUE mode
     return material
 
 
@@ -344,12 +358,12 @@ def _png_names(stem: str, slots: list[TextureSlot]) -> list[str]:
 
 def _obj_text(mesh: TexturedMesh, mtl_name: str) -> str:
     """Vertices, UVs and normals written once per part so that a reload returns the same arrays;
-    ``%.9g`` round-trips float32 exactly."""
+    ``%.9g`` round-trips float32 (UVs, normals) exactly, positions are written at full float64 precision."""
     lines = ["# written by restyle", f"mtllib {mtl_name}"]
     counts = {"v": 0, "vt": 0, "vn": 0}
     for part in mesh.source_parts:
         lines.append(f"o {part.name}")
-        lines.extend(_rows("v", part.vertices))
+        lines.extend(_exact_rows("v", part.vertices))
         lines.extend(_rows("vt", part.uv))
         if part.normals is not None:
             lines.extend(_rows("vn", part.normals))
@@ -359,6 +373,12 @@ def _obj_text(mesh: TexturedMesh, mtl_name: str) -> str:
         counts["vt"] += len(part.uv)
         counts["vn"] += 0 if part.normals is None else len(part.normals)
     return "\n".join(lines) + "\n"
+
+
+def _exact_rows(keyword: str, values: np.ndarray) -> list[str]:
+    # positions may be float64 (OBJ/PLY sources): repr is the shortest text that parses back to the same
+    # double, so a model far from the origin keeps every digit it was read with
+    return [f"{keyword} " + " ".join(repr(value) for value in row) for row in values.astype(np.float64).tolist()]
 
 
 def _rows(keyword: str, values: np.ndarray) -> list[str]:

@@ -222,3 +222,19 @@ def build_gltf_patch(
         for geometry_names in slot_geometry_names
     )
     return GltfPatch(slot_primitives=per_slot)
+
+
+def clamp_base_color_samplers(document: dict, material_names: set[str]) -> None:
+    """Give the base-colour texture of each named material its own CLAMP_TO_EDGE sampler (trimesh's GLB
+    export writes no samplers, so without this every rebuilt texture would tile)."""
+    for material in document.get("materials", []):
+        info = material.get("pbrMetallicRoughness", {}).get("baseColorTexture")
+        if material.get("name") in material_names and info is not None:
+            samplers = document.setdefault("samplers", [])
+            samplers.append({"wrapS": GL_CLAMP_TO_EDGE, "wrapT": GL_CLAMP_TO_EDGE})
+            document["textures"][info["index"]]["sampler"] = len(samplers) - 1
+
+
+def split_glb(data: bytes) -> tuple[dict, bytes | None]:
+    """A GLB's JSON document and BIN chunk."""
+    return _split_glb(data)

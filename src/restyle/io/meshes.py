@@ -50,6 +50,7 @@ from restyle.io.mtl import (
     open_texture,
     read_obj_library,
 )
+from restyle.io.unwrap import parametrize
 from restyle.io.uv_raster import Wrap, bake_vertex_colors
 
 SUPPORTED_SUFFIXES = (".obj", ".gltf", ".glb", ".ply")
@@ -75,7 +76,7 @@ class SourcePart:
     """
 
     name: str
-    vertices: np.ndarray  # [Vp, 3] float32, world space
+    vertices: np.ndarray  # [Vp, 3] float64 world space, as parsed (export writes them back unchanged)
     faces: np.ndarray  # [Fp, 3] int64, indices into this part's vertices
     uv: np.ndarray  # [Vp, 2] float32, OpenGL convention
     normals: np.ndarray | None  # [Vp, 3] float32 world space, only when the source stored normals
@@ -96,7 +97,8 @@ class SourceMaterial:
 class TexturedMesh:
     """A textured triangle mesh ready for rendering: world-space geometry, UVs, one texture per slot."""
 
-    vertices: np.ndarray  # [V, 3] float32 world space, all geometries concatenated
+    vertices: np.ndarray  # [V, 3] float64 world space, all geometries concatenated (float64: far from the
+    # origin float32 loses the shape; renderers re-centre before converting, see MeshGeometry.from_arrays)
     faces: np.ndarray  # [F, 3] int64, zero-area faces dropped
     uv: np.ndarray  # [V, 2] float32, origin bottom-left, v up
     face_slot: np.ndarray  # [F] int64 index into ``slots``
@@ -110,7 +112,7 @@ class TexturedMesh:
     @property
     def center(self) -> np.ndarray:
         """``[3]`` centre of the bounding box (the bounding sphere's centre)."""
-        return ((self.vertices.min(axis=0) + self.vertices.max(axis=0)) / 2).astype(np.float32)
+        return (self.vertices.min(axis=0) + self.vertices.max(axis=0)) / 2
 
     @property
     def radius(self) -> float:
@@ -163,6 +165,12 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: file is empty")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise InputError(f"{path}: unsupported mesh format (use one of {', '.join(SUPPORTED_SUFFIXES)})")
+    # a binary glTF under another name would otherwise fail deep in a text parser with an unrelated message
+    if path.suffix.lower() != ".glb":
+        with path.open("rb") as handle:
+            if handle.read(4) == b"glTF":
+                raise InputError(f"{path}: this is a binary glTF (GLB) file, not an "
+                                 f"{path.suffix[1:].upper()}; rename it to .glb")
 
 
 def _load_trimesh_scene(path: Path) -> trimesh.Scene:
@@ -318,7 +326,7 @@ def _part(instance: _Instance, uv: np.ndarray, slot: int) -> SourcePart:
         normals = _transform_normals(np.asarray(geometry.vertex_normals), transform)
     return SourcePart(
         name=instance.name,
-        vertices=vertices.astype(np.float32),
+        vertices=np.asarray(vertices, dtype=np.float64),
         faces=np.asarray(geometry.faces, dtype=np.int64),
         uv=np.asarray(uv, dtype=np.float32),
         normals=normals,
@@ -336,14 +344,14 @@ def _transform_normals(normals: np.ndarray, transform: np.ndarray) -> np.ndarray
 
 def _unwrapped_parts(group: _SlotGroup, slot: int) -> list[_PartOf]:
     """Unwrap all instances of one slot into one shared atlas (separate atlases would overlap)."""
-    import xatlas
-
     world = [_part(inst, np.zeros((len(inst.geometry.vertices), 2)), slot) for inst in group.instances]
     vertex_offsets = np.cumsum([0] + [len(part.vertices) for part in world])
     face_offsets = np.cumsum([0] + [len(part.faces) for part in world])
     vertices = np.concatenate([part.vertices for part in world])
     faces = np.concatenate([part.faces + offset for part, offset in zip(world, vertex_offsets, strict=False)])
-    vmapping, atlas_faces, atlas_uv = xatlas.parametrize(vertices, faces.astype(np.uint32))
+    # xatlas works in float32: re-centre first so a model far from the origin keeps its shape
+    centred = (vertices - (vertices.min(axis=0) + vertices.max(axis=0)) / 2).astype(np.float32)
+    vmapping, atlas_faces, atlas_uv = parametrize(centred, faces)  # Ctrl-C stops it (a child process)
     built = []
     for index, part in enumerate(world):
         part_faces = atlas_faces[face_offsets[index] : face_offsets[index + 1]].astype(np.int64)

@@ -128,10 +128,22 @@ def open_texture(path: Path, material: MtlMaterial) -> Image.Image | None:
 
 
 def diffuse_linear_rgba(material: MtlMaterial) -> np.ndarray:
-    """``[4]`` linear RGBA of the material's ``Kd``."""
+    """``[4]`` linear RGBA of the material's ``Kd`` and dissolve (``d``, or ``Tr`` = 1 - d)."""
     # 0.8 grey is the colour Blender and most OBJ readers give a material without Kd
     diffuse = material.diffuse
-    return np.array([*(diffuse if diffuse is not None else (0.8, 0.8, 0.8)), 1.0])
+    return np.array([*(diffuse if diffuse is not None else (0.8, 0.8, 0.8)), mtl_opacity(material)])
+
+
+def mtl_opacity(material: MtlMaterial) -> float:
+    """Opacity 0..1 from the block's last ``d`` or ``Tr`` statement; 1 without one or on a bad value."""
+    opacity = 1.0
+    for line in material.lines:
+        keyword, _, rest = line.partition(" ")
+        values = rest.split()
+        if keyword in ("d", "Tr") and values and _NUMBER.match(values[-1]):
+            value = min(max(float(values[-1]), 0.0), 1.0)  # "d -halo 0.5" puts the value last
+            opacity = value if keyword == "d" else 1.0 - value
+    return opacity
 
 
 def library_files(materials: dict[str, MtlMaterial]) -> set[Path]:

@@ -22,6 +22,16 @@ Optimizer = Literal["adam", "lbfgs"]
 GramNorm = Literal["relative", "plain"]
 Reduction = Literal["sum", "mean"]
 
+# Upper bounds of the numeric options: far above any useful value, low enough that a typo (an extra zero or
+# three) is an error at once rather than an allocation of hundreds of gigabytes or a run of years. The memory a
+# run needs is checked separately, against the machine (restyle.pipelines.budget).
+MAX_SIDE = 16384  # pixels per side of a texture or an image
+MAX_VIEWS = 1024
+MAX_STEPS = 10_000_000
+MAX_COUNT = 2**31 - 1
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range
+MAX_LR = 1e6  # learning rates are steps in 0..1 colour units (L-BFGS: multiples of its quasi-Newton step)
+
 
 @dataclass
 class StyleConfig:
@@ -38,10 +48,11 @@ class StyleConfig:
     content_taps: tuple[str, ...] | None = option(None, help="Content layers (default: the content backbone's).")
     style_tap_weights: tuple[float, ...] | None = option(
         None, help="Weight of each style layer, in style_taps order (default: equal); scaled to sum to the number "
-        "of layers, so only ratios matter and equal weights change nothing. Image pipeline only."
+        "of layers, so only ratios matter and equal weights change nothing. Image pipeline only.",
+        min=0,
     )
     content_tap_weights: tuple[float, ...] | None = option(
-        None, help="Weight of each content layer, in content_taps order (default: equal); scaled like "
+        None, min=0, help="Weight of each content layer, in content_taps order (default: equal); scaled like "
         "style_tap_weights, so only ratios matter. Image pipeline only."
     )
     style_reduction: Reduction | None = option(
@@ -58,13 +69,17 @@ class StyleConfig:
         "weighs alike whatever its activation scale) or plain (the mean squared difference); default: the "
         "backbone's (relative for vgg19)."
     )
-    nnfm_chunk: int = option(4096, help="NNFM matching chunk (target vectors per block); bounds memory.")
+    nnfm_chunk: int = option(
+        4096, help="NNFM matching chunk (target vectors per block); bounds memory.",
+        min=1, max=MAX_COUNT,
+    )
     max_style_vectors: int | None = option(
         None, help="NNFM style vectors kept per layer: a seeded random subset of larger sets bounds the matching "
-        "cost (0: all; default: the backbone's)."
+        "cost (0: all; default: the backbone's).",
+        min=0, max=MAX_COUNT,
     )
     smoothing: float | None = option(
-        None, help="NNFM feature smoothing: the temperature of a softmax over each feature vector's channels, "
+        None, min=0, help="NNFM feature smoothing: the temperature of a softmax over each feature vector's channels, "
         "applied to renders and style before matching (the CLIP paper's); 0 turns it off. Default: the style "
         "backbone's (1 for clip-rn50, off for vgg16, vgg19 and patch)."
     )
@@ -76,9 +91,9 @@ class StyleConfig:
 
 @dataclass
 class LossWeights:
-    style: float | None = option(None, help="Style loss weight (default: the backbone's recommended value).")
-    content: float | None = option(None, help="Content loss weight (default: the backbone's recommended value).")
-    tv: float = option(0.0, help="Total-variation weight on the output image or rendered views.")
+    style: float | None = option(None, min=0, help="Style loss weight (default: the backbone's recommended value).")
+    content: float | None = option(None, min=0, help="Content loss weight (default: the backbone's recommended value).")
+    tv: float = option(0.0, min=0, help="Total-variation weight on the output image or rendered views.")
 
 
 @dataclass
@@ -88,15 +103,17 @@ class PaletteConfig:
         "or a palette image file."
     )
     colors: int = option(
-        16, help="Number of palette colours for auto / large palette images (k-means on their distinct colours)."
+        16, help="Number of palette colours for auto / large palette images (k-means on their distinct colours).",
+        min=1, max=256,
     )
     weight: float = option(
-        2000.0, help="Palette loss weight from 75% of the run on; earlier it is higher, see start_factor."
+        2000.0, min=0, help="Palette loss weight from 75% of the run on; earlier it is higher, see start_factor."
     )
     start_factor: float = option(
         math.exp(1.5), help="Palette weight at the first step as a multiple of weight; it falls exponentially to "
         "weight at 75% of the run and stays there, so colours settle first and style detail follows (the CLIP "
-        "paper's code: e^1.5 = 4.48). 1 keeps the weight constant."
+        "paper's code: e^1.5 = 4.48). 1 keeps the weight constant.",
+        min=0, min_exclusive=True,
     )
 
     def __post_init__(self) -> None:
@@ -108,17 +125,24 @@ class PaletteConfig:
 
 @dataclass
 class OptimConfig:
-    iters: int = option(300, help="Optimisation steps (one loss evaluation each, for either optimizer).")
+    iters: int = option(
+        300, help="Optimisation steps (one loss evaluation each, for either optimizer).",
+        min=0, max=MAX_STEPS,
+    )
     optimizer: Optimizer = option(
         "adam", help="adam, or lbfgs (L-BFGS, one loss evaluation per step, no line search; image pipeline only)."
     )
     lr: float | None = option(
-        None, help="Learning rate (restyle image: 0.05 for adam, 1.0 for lbfgs, whose steps are quasi-Newton steps)."
+        None, help="Learning rate (restyle image: 0.05 for adam, 1.0 for lbfgs, whose steps are quasi-Newton steps).",
+        min=0, min_exclusive=True, max=MAX_LR,
     )
-    lr_decay: float = option(0.95, help="Learning-rate multiplier applied every lr_decay_every steps.")
-    lr_decay_every: int = option(200, help="Steps between learning-rate decays.")
-    seed: int = option(0, help="Random seed; the same seed gives the same result on CPU.")
-    log_every: int = option(1, help="Steps between entries of metrics.jsonl.")
+    lr_decay: float = option(
+        0.95, help="Learning-rate multiplier applied every lr_decay_every steps.",
+        min=0, min_exclusive=True, max=1,
+    )
+    lr_decay_every: int = option(200, min=1, help="Steps between learning-rate decays.")
+    seed: int = option(0, min=0, max=MAX_SEED, help="Random seed; the same seed gives the same result on CPU.")
+    log_every: int = option(1, min=1, help="Steps between entries of metrics.jsonl.")
 
 
 @dataclass
@@ -131,14 +155,21 @@ class WeightsConfig:
 
 @dataclass
 class RenderConfig:
-    texture_size: int = option(1024, help="Long side of the optimised textures (originals are resampled to it).")
-    render_size: int = option(512, help="Side of the square training renders in pixels.")
-    views_per_step: int = option(4, help="Views rendered per optimisation step (the paper: 8; its code: 4).")
+    texture_size: int = option(
+        1024, help="Long side of the optimised textures (originals are resampled to it).",
+        min=1, max=MAX_SIDE,
+    )
+    render_size: int = option(512, min=1, max=MAX_SIDE, help="Side of the square training renders in pixels.")
+    views_per_step: int = option(
+        4, help="Views rendered per optimisation step (the paper: 8; its code: 4).",
+        min=1, max=MAX_VIEWS,
+    )
     view_pool: int = option(
         0, help="0: fresh random views rasterised every step (the paper). N > 0: N views rasterised once and drawn "
-        "from every step, lights still random (cheaper where rasterising is slow; the cameras repeat)."
+        "from every step, lights still random (cheaper where rasterising is slow; the cameras repeat).",
+        min=0, max=MAX_VIEWS,
     )
-    supersample: int = option(1, help="Supersampling factor of the training renders (anti-aliasing).")
+    supersample: int = option(1, min=1, max=8, help="Supersampling factor of the training renders (anti-aliasing).")
     background: str = option(
         "style", help="Background of the renders seen by the style loss: style (a random style image per view), "
         "primary (always the first style image, the paper's) or a solid colour 'R,G,B' in 0..1."
@@ -149,17 +180,17 @@ class RenderConfig:
 @dataclass
 class OutputConfig:
     turntable: Literal["none", "gif", "mp4"] = option("none", help="Turntable of the result: none, gif or mp4.")
-    sheet_views: int = option(6, help="Views in the before/after contact sheet.")
-    preview_size: int = option(256, help="Size of each view in the contact sheet and turntable.")
-    checkpoint_every: int = option(500, help="Steps between checkpoints (also written on Ctrl-C).")
+    sheet_views: int = option(6, min=1, max=MAX_VIEWS, help="Views in the before/after contact sheet.")
+    preview_size: int = option(256, min=16, max=MAX_SIDE, help="Size of each view in the contact sheet and turntable.")
+    checkpoint_every: int = option(500, min=0, help="Steps between checkpoints (also written on Ctrl-C).")
 
 
 @dataclass
 class RenderAssetConfig:
     mesh: Path | None = option(None, help="The asset to look at (OBJ+MTL, glTF, GLB, PLY).")
     output: Path | None = option(None, help="Contact sheet image (.png or .jpg).")
-    views: int = option(8, help="Number of views in the contact sheet.")
-    size: int = option(256, help="Side of each view in pixels.")
+    views: int = option(8, min=1, max=MAX_VIEWS, help="Number of views in the contact sheet.")
+    size: int = option(256, min=16, max=MAX_SIDE, help="Side of each view in pixels.")
     turntable: Path | None = option(None, help="Also write a turntable animation (.gif or .mp4).")
-    frames: int = option(36, help="Frames in the turntable.")
-    seed: int = option(0, help="Seed of the view layout.")
+    frames: int = option(36, min=1, max=MAX_VIEWS, help="Frames in the turntable.")
+    seed: int = option(0, min=0, max=MAX_SEED, help="Seed of the view layout.")

@@ -17,7 +17,7 @@ import torch
 
 from restyle.backbones.base import Features
 from restyle.errors import ConfigError, InputError
-from restyle.io.images import save_image
+from restyle.io.images import SAVE_FORMATS, save_image
 from restyle.losses.palette import palette_loss
 from restyle.losses.tv import tv_loss
 from restyle.palettes import resolve_palette
@@ -43,10 +43,10 @@ from restyle.pipelines.loop import (
     StepCallback,
     StepInfo,
     as_floats,
+    check_finite,
     check_weights,
     learning_rate,
     palette_weight,
-    refuse_overwriting_inputs,
     resolve_device,
     set_learning_rate,
     write_config,
@@ -58,7 +58,9 @@ from restyle.pipelines.networks import (
     style_and_content_features,
 )
 from restyle.pipelines.objectives import StyleObjective, content_objective
+from restyle.pipelines.preflight import check_image_output, check_memory, image_bytes
 from restyle.pipelines.registry import STYLE_OBJECTIVES, lookup
+from restyle.pipelines.run_files import locked_output, palette_file, refuse_existing_file, refuse_overlap
 
 IMAGE_PRESETS: dict[str, dict] = {
     # Gatys et al. 2016: Gram matrices of VGG relu1_1..relu5_1, content on VGG.
@@ -109,6 +111,12 @@ def resolve_defaults(config: ImageConfig) -> ImageConfig:
                                optim=dataclasses.replace(config.optim, lr=lr))
 
 
+def _output_pixels(config: ImageConfig) -> int:
+    """The most pixels the output can have under its sizing rule (a square for a long side)."""
+    rule = content_sizing(config)
+    return rule.pixels if rule.pixels is not None else rule.long_side**2
+
+
 def _check_tap_weights(style: StyleConfig) -> None:
     """Per-layer weights must match their layers; unset layers are checked once the backbone names them."""
     if style.style_taps is not None:
@@ -125,13 +133,22 @@ def _require_existing(paths: Sequence[Path]) -> None:
             raise InputError(f"{path}: no such file")
 
 
-def _check_inputs(config: ImageConfig) -> tuple[Path, list[Path], Path]:
+def _inputs(config: ImageConfig, config_file: Path | None) -> list[tuple[str, Path]]:
+    """Every file the run reads, with its role for messages."""
+    inputs = [("content image", config.content), *(("style image", p) for p in config.styles)]
+    optional = [("init image", init_path(config.init)), ("palette image", palette_file(config.palette.source)),
+                ("config file", config_file)]
+    return inputs + [(role, path) for role, path in optional if path is not None]
+
+
+def _check_inputs(config: ImageConfig, config_file: Path | None = None) -> tuple[Path, list[Path], Path]:
     if config.content is None:
         raise ConfigError("no content image given")
     if not config.styles:
         raise ConfigError("no style image given (use -s STYLE)")
     if config.output is None:
         raise ConfigError("no output path given (use -o OUT)")
+    check_image_output(config.output, tuple(SAVE_FORMATS))
     _require_existing([config.content, *config.styles])
     check_init(config.init)
     check_weights("style_blend", config.style_blend, len(config.styles), "style images")
@@ -140,8 +157,8 @@ def _check_inputs(config: ImageConfig) -> tuple[Path, list[Path], Path]:
         raise ConfigError(f"save_every must be 0 (never) or a number of steps; got {config.save_every}")
     outputs = [config.output, *sidecar_paths(config.output),
                *intermediate_paths(config.output, config.save_every, config.optim.iters)]
-    init_file = init_path(config.init)
-    refuse_overwriting_inputs(outputs, [config.content, *config.styles, *([init_file] if init_file else [])])
+    refuse_overlap(outputs, _inputs(config, config_file))
+    refuse_existing_file(config.output, overwrite=config.overwrite)
     return config.content, list(config.styles), config.output
 
 
@@ -165,14 +182,26 @@ def build_image_style_objective(
     )
 
 
-def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult:
+def run(
+    config: ImageConfig, on_step: StepCallback | None = None, *, config_file: Path | None = None
+) -> ImageResult:
     """Stylise ``config.content`` with ``config.styles``; writes the image, ``*.config.toml``, ``*.metrics.jsonl``.
 
     Every input is loaded and every network built before anything is written, so a bad input leaves no output.
+    No input (``config_file`` included) is ever written over, an existing output only with ``config.overwrite``,
+    and a lock file beside the output keeps a second run of the same output out.
     """
-    content_path, style_paths, output = _check_inputs(config)
-    config = resolve_defaults(config)
+    _, _, output = _check_inputs(config, config_file)
+    with locked_output(output.parent, f".{output.name}.lock"):
+        return _run(config, on_step)
+
+
+def _run(config: ImageConfig, on_step: StepCallback | None) -> ImageResult:
+    content_path, style_paths, output = config.content, list(config.styles), config.output
+    # a permission of this invocation, not a setting of the run: the config.toml written must not carry it
+    config = dataclasses.replace(resolve_defaults(config), overwrite=False)
     device = resolve_device(config.device)
+    check_memory(image_bytes(_output_pixels(config)), str(device), "this image run")
     torch.manual_seed(config.optim.seed)
 
     images = load_run_images(
@@ -191,6 +220,7 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
     image = PixelImage(images.start).to(device)
     optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr)
     metrics = MetricsLog()
+    metrics.open(sidecar_paths(output)[1])  # appended as the run goes, once every input has loaded
     intermediates: list[Path] = []
     for step in range(config.optim.iters):
         lr = learning_rate(config.optim, step)
@@ -199,6 +229,7 @@ def run(config: ImageConfig, on_step: StepCallback | None = None) -> ImageResult
                                        step=step)
         evaluation = optimizer.step(loss_terms)
         info = StepInfo(step + 1, config.optim.iters, lr, as_floats(evaluation.terms, evaluation.total))
+        check_finite(info.losses, info.step)
         metrics.record(info, config.optim.log_every)
         if config.save_every and info.step % config.save_every == 0:
             intermediates.append(_save_intermediate(images, image, output, info.step))

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from restyle.configs import option
-from restyle.pipelines.config import LossWeights, OptimConfig, PaletteConfig, StyleConfig, WeightsConfig
+from restyle.pipelines.config import MAX_SIDE, LossWeights, OptimConfig, PaletteConfig, StyleConfig, WeightsConfig
+from restyle.pipelines.run_files import OVERWRITE_FILE_HELP
 
 DEFAULT_SIZE = 512
 PreserveColor = Literal["none", "luminance", "match"]
@@ -26,21 +27,25 @@ class ImageConfig:
         None, help="Weight of each style image, in styles order, e.g. 0.7,0.3 (default: equal; normalised to sum "
         "to 1). Gram: the weighted mean of the styles' Gram matrices. NNFM: a weighted sum of one NNFM loss per "
         "style image, each matched against its own features; without style_blend, NNFM matches against the "
-        "pooled features of all style images (the CLIP paper's multi-style method, as restyle mesh does)."
+        "pooled features of all style images (the CLIP paper's multi-style method, as restyle mesh does).",
+        min=0,
     )
     output: Path | None = option(None, help="Output image (.png, .jpg, .webp).")
     size: int | None = option(
         None, help=f"Long side of the output in pixels, aspect ratio kept (default {DEFAULT_SIZE}; not together "
-        "with size_pixels)."
+        "with size_pixels).",
+        min=1, max=MAX_SIDE,
     )
     size_pixels: int | None = option(
-        None, help="Total pixel count of the output instead of its long side, aspect ratio kept (e.g. 250000)."
+        None, help="Total pixel count of the output instead of its long side, aspect ratio kept (e.g. 250000).",
+        min=1, max=MAX_SIDE**2,
     )
     style_size: int | None = option(
-        None, help="Long side the style images are resized to (default: the content's rule, size or size_pixels)."
+        None, help="Long side the style images are resized to (default: the content's rule, size or size_pixels).",
+        min=1, max=MAX_SIDE,
     )
     style_size_pixels: int | None = option(
-        None, help="Total pixel count the style images are resized to, instead of style_size."
+        None, min=1, max=MAX_SIDE**2, help="Total pixel count the style images are resized to, instead of style_size."
     )
     preserve_color: PreserveColor = option(
         "none", help="Keep the content's colours: none; luminance (Gatys et al. 2016: transfer on luminance only, "
@@ -52,9 +57,10 @@ class ImageConfig:
         "(resized to the output's exact size)."
     )
     save_every: int = option(
-        0, help="Also write the image every N steps next to the output, as OUT.00010.png and so on (0: never)."
+        0, min=0, help="Also write the image every N steps next to the output, as OUT.00010.png and so on (0: never)."
     )
     device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
+    overwrite: bool = option(False, help=OVERWRITE_FILE_HELP)
     style: StyleConfig = option(
         factory=lambda: StyleConfig(method="gram", backbone="vgg19"), help="Style loss (default: Gram on VGG19)."
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from restyle.configs import dump_toml
-from restyle.errors import ConfigError
+from restyle.errors import ConfigError, DivergedError
 from restyle.io.atomic import write_text_atomic
 from restyle.pipelines.config import OptimConfig, PaletteConfig, StyleConfig
 
@@ -55,22 +55,52 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def check_finite(losses: dict[str, float], step: int) -> None:
+    """DivergedError naming the first non-finite loss term of ``step`` (1-based), so the run stops before the
+    optimiser applies a NaN step and before a checkpoint could hold it."""
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            raise DivergedError(f"the run diverged at step {step}: loss term {name!r} is {value}; nothing of this "
+                                "step was kept (try a lower lr or smaller loss weights)")
+
+
+def _json_line(entry: dict[str, float]) -> str:
+    """One strict JSON line: a non-finite number (which JSON cannot hold) is written as null."""
+    clean = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in entry.items()}
+    return json.dumps(clean, allow_nan=False) + "\n"
+
+
 @dataclass
 class MetricsLog:
     """Every loss term of every logged step, written as JSON lines, with the seconds since the log was made
-    (``elapsed_s``: made just before the first step, so it counts the optimisation, not the start-up)."""
+    (``elapsed_s``: made just before the first step, so it counts the optimisation, not the start-up).
+
+    Once :meth:`open` names a file, each entry is appended to it and flushed as it is recorded, so a running
+    or stopped run's log can be read; the lines are strict JSON (non-finite numbers as null)."""
 
     entries: list[dict[str, float]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    path: Path | None = None
+
+    def open(self, path: Path) -> None:
+        """Start appending to ``path``, which is first made to hold exactly the entries so far (a resumed run's
+        entries up to its checkpoint, dropping any logged after it)."""
+        self.path = path
+        self.write(path)
 
     def record(self, info: StepInfo, every: int) -> None:
         """Keep every ``every``-th step, and always the last one."""
         if info.step % every == 0 or info.step == info.total:
             elapsed = round(time.perf_counter() - self.started, 3)
-            self.entries.append({"step": info.step, "lr": info.lr, "elapsed_s": elapsed, **info.losses})
+            entry = {"step": info.step, "lr": info.lr, "elapsed_s": elapsed, **info.losses}
+            self.entries.append(entry)
+            if self.path is not None:
+                with self.path.open("a", encoding="utf-8") as log:
+                    log.write(_json_line(entry))
+                    log.flush()
 
     def write(self, path: Path) -> None:
-        write_text_atomic(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
+        write_text_atomic(path, "".join(_json_line(entry) for entry in self.entries))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,14 +114,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but no CUDA device is available; use --device cpu")
     return device
-
-
-def refuse_overwriting_inputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
-    """Outputs may replace earlier outputs, never a file the user gave as input."""
-    given = {p.resolve() for p in inputs}
-    for out in outputs:
-        if out.resolve() in given:
-            raise ConfigError(f"{out}: output would overwrite an input file; choose another output path")
 
 
 def check_weights(name: str, weights: Sequence[float] | None, count: int, what: str) -> None:

@@ -14,7 +14,6 @@ Shapes: textures ``[3,Ht,Wt]``; renders ``[B,3,H,W]`` with B = ``render.views_pe
 from __future__ import annotations
 
 import dataclasses
-import pickle
 import random
 from pathlib import Path
 
@@ -22,8 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from restyle.backbones.base import MIN_IMAGE_SIZE
-from restyle.errors import ConfigError, InputError
-from restyle.io.atomic import atomic_path
+from restyle.errors import ConfigError, DivergedError
 from restyle.io.images import load_image, resize_long_side
 from restyle.io.meshes import load_mesh
 from restyle.io.uv_islands import mesh_island_masks
@@ -32,22 +30,24 @@ from restyle.losses.tv import tv_loss
 from restyle.palettes import resolve_palette
 from restyle.params.recolour import ColourMap, fit_colour_map
 from restyle.params.residual import ResidualTexture
+from restyle.pipelines import mesh_checkpoint
 from restyle.pipelines.loop import (
     MetricsLog,
     StepCallback,
     StepInfo,
     as_floats,
+    check_finite,
     learning_rate,
     palette_weight,
     refuse_image_only_options,
-    refuse_overwriting_inputs,
     resolve_device,
     set_learning_rate,
     weighted_total,
     write_config,
 )
+from restyle.pipelines.mesh_checkpoint import CHECKPOINT, load_resume_config
 from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfig
-from restyle.pipelines.mesh_outputs import MeshResult, write_outputs
+from restyle.pipelines.mesh_outputs import MeshResult, input_files, output_files, write_outputs
 from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage
 from restyle.pipelines.networks import (
     build_networks,
@@ -56,17 +56,16 @@ from restyle.pipelines.networks import (
     style_and_content_features,
 )
 from restyle.pipelines.objectives import content_objective
+from restyle.pipelines.preflight import check_memory, check_writable, mesh_bytes
 from restyle.pipelines.render_asset import geometry_and_textures
+from restyle.pipelines.run_files import locked_output, refuse_existing_run, refuse_overlap
 from restyle.render.shading import RenderOutput, render
 from restyle.render.views import ViewSampler
 
 __all__ = [
-    "CHECKPOINT", "MESH_PRESETS", "Interrupted", "MeshConfig", "MeshJob", "MeshResult", "TextureConfig", "run",
-    "square_style",
+    "CHECKPOINT", "MESH_PRESETS", "Interrupted", "MeshConfig", "MeshJob", "MeshResult", "TextureConfig",
+    "load_resume_config", "run", "square_style",
 ]
-
-CHECKPOINT = "checkpoint.pt"
-
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run: a checkpoint was written and the run can be resumed."""
@@ -100,11 +99,13 @@ def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
         raise ConfigError("no style image given (use -s STYLE)")
     if config.output is None:
         raise ConfigError("no output folder given (use -o OUTDIR)")
-    if config.output.exists() and not config.output.is_dir():
-        raise ConfigError(f"{config.output}: output must be a folder, and this is a file")
+    check_writable(config.output, folder=True)
+    render = config.render
+    check_memory(mesh_bytes(render.texture_size, config.texture.residual_levels, render.views_per_step,
+                            render.render_size, render.supersample), str(resolve_device(config.device)),
+                 "this mesh run")
     if config.render.render_size < MIN_IMAGE_SIZE:
         raise ConfigError(f"render.render_size must be at least {MIN_IMAGE_SIZE} pixels (the backbones need it)")
-    refuse_overwriting_inputs([config.output], [config.mesh, *config.styles])
     return config.mesh, list(config.styles), config.output
 
 
@@ -193,6 +194,7 @@ class MeshJob:
         self.metrics = MetricsLog()
         self.step_count = 0
         self._rng_at_step_start: dict | None = None  # set while a step is in flight (see state_dict)
+        self.provenance: dict | None = None  # what ties a checkpoint to this run (see mesh_checkpoint)
 
     # -- one step ------------------------------------------------------------------------------------
 
@@ -280,13 +282,15 @@ class MeshJob:
         self.optimizer.zero_grad(set_to_none=True)
         terms = self.loss_terms()
         total = weighted_total(terms)
+        losses = as_floats(terms, total)
+        check_finite(losses, self.step_count + 1)  # before the optimiser moves the textures
         total.backward()
         self.optimizer.step()
         for param in self.params:
             param.project()
         self.step_count += 1
         self._rng_at_step_start = None
-        info = StepInfo(self.step_count, self.config.optim.iters, lr, as_floats(terms, total))
+        info = StepInfo(self.step_count, self.config.optim.iters, lr, losses)
         self.metrics.record(info, self.config.optim.log_every)
         return info
 
@@ -323,10 +327,13 @@ class MeshJob:
         self.coverage = [covered.to(self.device) for covered in state["coverage"]]
 
     def save_checkpoint(self) -> Path:
-        path = self.output / CHECKPOINT
-        with atomic_path(path) as tmp:
-            torch.save(self.state_dict(), tmp)
-        return path
+        # a finite loss can still come with an infinite gradient; its NaN step must not replace a good checkpoint
+        if not all(bool(torch.isfinite(p).all()) for p in self.params.parameters()):
+            raise DivergedError(f"the run diverged at step {self.step_count}: the textures hold NaN or infinite "
+                                "values; the last good checkpoint is kept (try a lower lr)")
+        if self.provenance is None:  # hashed once: the inputs do not change during a run
+            self.provenance = mesh_checkpoint.provenance(self)
+        return mesh_checkpoint.save(self, self.provenance)
 
     def write_outputs(self) -> MeshResult:
         return write_outputs(self)
@@ -335,35 +342,37 @@ class MeshJob:
 # --------------------------------------------------------------------------------------------- running
 
 
-def load_resume_config(folder: Path) -> Path:
-    """The ``config.toml`` of a run folder to resume, or an InputError saying what is missing."""
-    for needed in ("config.toml", CHECKPOINT):
-        if not (folder / needed).is_file():
-            raise InputError(f"{folder}: cannot resume, no {needed} in this folder")
-    return folder / "config.toml"
-
-
-def _resume(job: MeshJob) -> None:
-    path = job.output / CHECKPOINT
-    try:
-        job.load_state_dict(torch.load(path, weights_only=False, map_location=job.device))
-    except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot resume from this checkpoint with this config ({reason})") from None
-
-
-def run(config: MeshConfig, on_step: StepCallback | None = None, *, resume: bool = False) -> MeshResult:
+def run(
+    config: MeshConfig,
+    on_step: StepCallback | None = None,
+    *,
+    resume: bool = False,
+    config_file: Path | None = None,
+) -> MeshResult:
     """Stylise ``config.mesh``; writes the asset and every side output into ``config.output``.
 
     With ``resume``, the checkpoint in the output folder is loaded first and the run continues where it
     stopped; the result equals an uninterrupted run with the same seed on the CPU. Ctrl-C writes a checkpoint
-    and raises :class:`Interrupted`.
+    and raises :class:`Interrupted`. A folder holding another run is refused unless ``resume`` or
+    ``config.overwrite``; a folder in use by a live run is refused; no input file is ever written over.
     """
-    job = MeshJob(config)
-    job.output.mkdir(parents=True, exist_ok=True)
-    if resume:
-        _resume(job)
+    output = _check_inputs(config)[2]
+    with locked_output(output):
+        refuse_existing_run(output, resume=resume, overwrite=config.overwrite)
+        # a permission of this invocation, not a setting of the run: the config.toml written must not carry it
+        # into a later run that reuses it with --config or --resume
+        job = MeshJob(dataclasses.replace(config, overwrite=False))
+        files, owned = output_files(job.config, job.output, len(job.mesh.slots))
+        refuse_overlap(files, input_files(job, config_file, resume), owned)
+        job.provenance = mesh_checkpoint.provenance(job)
+        if resume:
+            mesh_checkpoint.resume(job, job.provenance)
+        return _optimise(job, on_step)
+
+
+def _optimise(job: MeshJob, on_step: StepCallback | None) -> MeshResult:
     write_config(job.config, job.output / "config.toml")
+    job.metrics.open(job.output / "metrics.jsonl")  # appended as the run goes
     every = job.config.outputs.checkpoint_every
     try:
         while job.step_count < job.config.optim.iters:

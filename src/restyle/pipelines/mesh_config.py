@@ -17,6 +17,7 @@ from restyle.pipelines.config import (
     StyleConfig,
     WeightsConfig,
 )
+from restyle.pipelines.run_files import OVERWRITE_RUN_HELP
 from restyle.render.shading import ShadingConfig
 from restyle.render.views import ViewConfig
 
@@ -28,7 +29,8 @@ class TextureConfig:
     residual_levels: int = option(
         1, help="Levels of the residual texture: 1 is one full-resolution residual (the paper); L > 1 sums L "
         "layers at full, 1/2, 1/4, ... resolution (a Laplacian pyramid), so regions move together and the "
-        "result has strokes instead of per-texel speckle."
+        "result has strokes instead of per-texel speckle.",
+        min=1, max=16,
     )
     recolour: Literal["none", "style"] = option(
         "none", help="Start from the original texture recoloured to the style images' colour mean and covariance "
@@ -39,7 +41,8 @@ class TextureConfig:
         1.0, help="Size of the style images, as the style loss sees them, relative to the render size (their "
         "short side is render_size x this). Above 1 the style's strokes cover more render pixels, so the relu3/4 "
         "features see strokes rather than the whole painting; the style background of each view is then a "
-        "random render-sized crop."
+        "random render-sized crop.",
+        min=1, max=16,
     )
     style_fit: Literal["crop", "squash"] = option(
         "crop", help="How a non-square style image becomes the square the style loss sees: crop (resized to cover "
@@ -70,6 +73,7 @@ class MeshConfig:
     text: str | None = option(None, help="Text prompt instead of style images (CLIPstyler; not available yet).")
     unwrap: bool = option(True, help="Unwrap meshes without UVs automatically (xatlas) instead of refusing them.")
     device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
+    overwrite: bool = option(False, help=OVERWRITE_RUN_HELP)
     style: StyleConfig = option(factory=StyleConfig, help="Style loss.")
     weights: LossWeights = option(factory=LossWeights, help="Loss weights.")
     palette: PaletteConfig = option(factory=lambda: PaletteConfig(source="auto"), help="Colour palette loss.")

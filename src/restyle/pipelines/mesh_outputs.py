@@ -23,6 +23,7 @@ from restyle.params.residual import ResidualTexture
 from restyle.pipelines.loop import write_config
 from restyle.pipelines.mesh_config import MeshConfig
 from restyle.pipelines.preview import contact_sheet, turntable_frames, write_turntable
+from restyle.pipelines.run_files import palette_file
 
 if TYPE_CHECKING:
     from restyle.pipelines.mesh import MeshJob
@@ -80,6 +81,32 @@ def final_textures(job: MeshJob) -> list[torch.Tensor]:
         residual = padded_residual(param, covered)
         finals.append(final_texture(base, job.colour_maps[index], residual, torch.from_numpy(islands[index])))
     return finals
+
+
+# Written by every run whatever its settings; the rest depends on the mesh name, the slots and the turntable.
+FIXED_OUTPUTS = ("config.toml", "metrics.jsonl", "checkpoint.pt", "palette.png", "before_after.png")
+
+
+def output_files(config: MeshConfig, out: Path, slots: int) -> tuple[list[Path], list[Path]]:
+    """Every file a run writes into ``out``, and the folders it owns outright (``obj/``: the exporter names
+    its textures after the slots), so that none of them can be an input (see ``run_files.refuse_overlap``)."""
+    name = config.mesh.stem if config.mesh else "asset"
+    files = [out / f"{name}_stylized.glb", *(out / n for n in FIXED_OUTPUTS)]
+    files += [out / f"{kind}_{index}.png" for kind in ("residual", "coverage") for index in range(slots)]
+    files += [out / f"turntable.{suffix}" for suffix in ("gif", "mp4")]  # also the one a later run might pick
+    return files, [out / "obj"]
+
+
+def input_files(job: MeshJob, config_file: Path | None, resume: bool) -> list[tuple[str, Path]]:
+    """Every file the run reads, with its role for messages. A resumed run's own config.toml is its to rewrite."""
+    inputs = [("mesh file", path) for path in job.mesh.source_files]
+    inputs += [("style image", path) for path in job.config.styles]
+    palette = palette_file(job.config.palette.source)
+    if palette is not None:
+        inputs.append(("palette image", palette))
+    if config_file is not None and not resume:
+        inputs.append(("config file", config_file))
+    return inputs
 
 
 def write_outputs(job: MeshJob) -> MeshResult:

@@ -34,6 +34,8 @@ class MeshGeometry:
         face_normals: ``[F, 3]`` float32 unit geometric normals (derived).
         uv_jacobian: ``[F, 2, 3]`` float32 d(uv)/d(position) within each face's plane (derived); zero for
             faces whose positions or UVs are degenerate.
+        origin: ``[3]`` float64 world position of this frame's origin: ``vertices`` are world positions minus
+            ``origin`` (zero unless built with ``recentre=True``; cameras and lights live in this frame).
         face_attributes: ``[F, 33]`` per face, side by side (derived): the 3 corners' position, normal and uv
             (``[3, 8]`` flattened), the face normal (3) and the flattened UV Jacobian (6). The renderer
             fetches everything it needs about a pixel's face with this one gather.
@@ -44,6 +46,7 @@ class MeshGeometry:
     uv: Tensor
     normals: Tensor
     face_slot: Tensor
+    origin: Tensor = field(default_factory=lambda: torch.zeros(3, dtype=torch.float64))
     face_normals: Tensor = field(init=False, repr=False)
     uv_jacobian: Tensor = field(init=False, repr=False)
     face_attributes: Tensor = field(init=False, repr=False)
@@ -64,8 +67,17 @@ class MeshGeometry:
         faces: np.ndarray | Tensor,
         uv: np.ndarray | Tensor,
         face_slot: np.ndarray | Tensor | None = None,
+        *,
+        recentre: bool = False,
     ) -> MeshGeometry:
-        """Build from numpy arrays or tensors; computes area-weighted smooth normals welded by position."""
+        """Build from numpy arrays or tensors; computes area-weighted smooth normals welded by position.
+
+        ``recentre=True`` moves the bounding-box centre to the origin in float64 before the float32
+        conversion: float32 has a step of 0.5 at 5e6, so a model far from the world origin would
+        otherwise lose its shape. The shift is kept in :attr:`origin`."""
+        origin = torch.zeros(3, dtype=torch.float64)
+        if recentre:
+            vertices, origin = _recentred(vertices)
         vertices_t = _as_tensor(vertices, torch.float32)
         device = vertices_t.device
         faces_t = _as_tensor(faces, torch.int64, device)
@@ -76,7 +88,7 @@ class MeshGeometry:
             slot_t = _as_tensor(face_slot, torch.int64, device)
         _check_geometry(vertices_t, faces_t, uv_t, None, slot_t)
         normals = smooth_normals(vertices_t, faces_t)
-        return cls(vertices_t, faces_t, uv_t, normals, slot_t)
+        return cls(vertices_t, faces_t, uv_t, normals, slot_t, origin)
 
     @property
     def center(self) -> Tensor:
@@ -103,7 +115,17 @@ class MeshGeometry:
             self.uv.to(device),
             self.normals.to(device),
             self.face_slot.to(device),
+            self.origin,
         )
+
+
+def _recentred(vertices: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
+    """``(vertices - centre, centre)`` in float64, centre being the bounding-box centre ``[3]``."""
+    exact = _as_tensor(vertices, torch.float64)
+    if exact.ndim != 2 or exact.shape[0] == 0:
+        return exact, torch.zeros(3, dtype=torch.float64)  # _check_geometry reports the bad shape
+    centre = (exact.amin(0) + exact.amax(0)) / 2
+    return exact - centre, centre.cpu()
 
 
 def _as_tensor(values: np.ndarray | Tensor, dtype: torch.dtype, device: torch.device | None = None) -> Tensor:

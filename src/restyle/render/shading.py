@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from restyle.configs import option
 from restyle.conventions import linear_to_srgb, srgb_to_linear
 from restyle.render.camera import Cameras
 from restyle.render.geometry import MeshGeometry
@@ -60,14 +61,14 @@ class ShadingConfig:
     """Material of the whole mesh (Lambert diffuse + Blinn-Phong specular). Light intensities and the
     ambient level belong to :class:`Lights` (and are drawn per view by ``ViewConfig``)."""
 
-    diffuse: float = 1.0
-    """Scale of the Lambert term (albedo x light x cos)."""
-    specular: float = 0.15
-    """Strength of the white Blinn-Phong highlight; 0 disables it."""
-    shininess: float = 32.0
-    """Blinn-Phong exponent: higher gives smaller, sharper highlights."""
-    two_sided: bool = True
-    """Shade back faces with the flipped normal (open meshes, single-sided cloth) instead of darkness."""
+    diffuse: float = option(1.0, min=0, help="Scale of the Lambert term (albedo x light x cos).")
+    specular: float = option(0.15, min=0, help="Strength of the white Blinn-Phong highlight; 0 disables it.")
+    shininess: float = option(
+        32.0, min=0, max=1e4, help="Blinn-Phong exponent: higher gives smaller, sharper highlights."
+    )
+    two_sided: bool = option(
+        True, help="Shade back faces with the flipped normal (open meshes, single-sided cloth) instead of darkness."
+    )
 
 
 @dataclass

@@ -37,7 +37,8 @@ class ViewConfig:
         (1.8, 2.6), help="Range MIN MAX of camera distances from the centre, in bounding radii; nearer cameras "
         "make style patterns smaller on the mesh. The paper's code puts the camera at 4 units from a mesh scaled "
         "to a largest bounding-box extent of 3: 4E/(3R) radii for extent E and radius R, which is 2.11 for Spot "
-        "(--distance 2.11 2.11); its README's run (--scale 1.5) has 4.22."
+        "(--distance 2.11 2.11); its README's run (--scale 1.5) has 4.22.",
+        min=1, min_exclusive=True, max=1000,
     )
     directions: Literal["sphere", "band"] = option(
         "sphere", help="Camera directions: sphere (uniform over the whole sphere, so the underside is styled "
@@ -45,25 +46,34 @@ class ViewConfig:
     )
     elevation: tuple[float, float] = option(
         (-15.0, 60.0), help="Range MIN MAX of camera elevations in degrees above the horizontal plane (world y "
-        "up); used by directions = band only."
+        "up); used by directions = band only.",
+        min=-90, max=90,
     )
     roll: bool = option(
         True, help="Turn each camera by a uniformly random angle about its view axis (the paper's random "
         "rotation), so strokes are not learnt in one orientation relative to the world's up."
     )
-    fov: float = option(43.6, help="Vertical field of view in degrees (the paper's tan(fov/2) = 0.4 is 43.6).")
+    fov: float = option(
+        43.6, help="Vertical field of view in degrees (the paper's tan(fov/2) = 0.4 is 43.6).",
+        min=0, max=180, min_exclusive=True, max_exclusive=True,
+    )
     translation: float = option(
         0.185, help="Largest shift per axis of the object in each camera's frame, in bounding radii (the camera "
         "eye and look-at point move together): the object sits off-centre and at varied depth. The paper's "
-        "0.35 units is 0.35E/(3R) radii, 0.185 for Spot (0.37 at its README's --scale 1.5)."
+        "0.35 units is 0.35E/(3R) radii, 0.185 for Spot (0.37 at its README's --scale 1.5).",
+        min=0, max=100,
     )
     light_power: float = option(
         0.75, help="Intensity of the white point light (linear; no distance falloff). With the ambient level and "
         "the default specular strength (0.15) it sums to 1, so even a white albedo facing the light renders "
         "unclipped: clipped pixels pass no gradient to the texture. The light is cosine-distributed about the "
-        "camera direction, at the camera's distance from the centre (as in the paper)."
+        "camera direction, at the camera's distance from the centre (as in the paper).",
+        min=0,
     )
-    ambient: float = option(0.1, help="Linear ambient light level, so faces turned away from the light are not black.")
+    ambient: float = option(
+        0.1, help="Linear ambient light level, so faces turned away from the light are not black.",
+        min=0,
+    )
 
     def __post_init__(self) -> None:
         for name in ("distance", "elevation"):
