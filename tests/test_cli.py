@@ -237,3 +237,46 @@ def test_image_print_config_is_the_resolved_toml_and_reads_no_input(monkeypatch,
 def test_print_config_still_refuses_a_bad_option(monkeypatch, capsys) -> None:
     code, stdout, err = run_cli(monkeypatch, capsys, "mesh", "-b", "alexnet", "--print-config")
     assert code != 0 and not stdout and "unknown backbone 'alexnet'" in err
+
+
+def test_image_refuses_an_existing_output_unless_overwrite(monkeypatch, capsys, images, tmp_path) -> None:
+    content, style = images
+    out = tmp_path / "o.png"
+    out.write_bytes(b"the user's earlier result")
+    args = ("image", content, "-s", style, "-o", out, "--size", "48", "--backbone", "patch", "--iters", "1", "-q")
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "output exists; replace it with --overwrite" in err
+    assert out.read_bytes() == b"the user's earlier result"
+
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--overwrite")
+    assert code == 0, err
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def _no_unwrap(*args: object) -> None:
+    raise AssertionError("restyle render must not unwrap")
+
+
+def test_render_shows_meshes_without_uvs_without_unwrapping(monkeypatch, capsys, tmp_path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "io"))
+    from meshes_fixtures import uv_less_obj, vertex_colored_ply
+
+    from restyle.io import meshes, unwrap
+
+    monkeypatch.setattr(meshes, "parametrize", _no_unwrap)
+    monkeypatch.setattr(unwrap, "_xatlas_parametrize", _no_unwrap)
+    for mesh in (uv_less_obj(tmp_path), vertex_colored_ply(tmp_path)):
+        sheet = tmp_path / f"{mesh.stem}.png"
+        code, _, err = run_cli(monkeypatch, capsys, "render", mesh, "-o", sheet, "--views", "2", "--size", "48")
+        assert code == 0, err
+        assert err.splitlines()[0] == f"restyle render: loading {mesh.name}…"
+    spread = {name: _colour_spread(tmp_path / f"{name}.png") for name in ("tetra", "colored")}
+    assert spread["tetra"] < 0.05 < 0.1 < spread["colored"]  # grey without colours; the PLY colours (face means)
+
+
+def _colour_spread(path: Path) -> float:
+    from restyle.io.images import load_image
+
+    image = load_image(path)
+    return float((image.max(dim=0).values - image.min(dim=0).values).max())

@@ -8,16 +8,13 @@ terminal and a plain line every few seconds in a log or pipe.
 
 from __future__ import annotations
 
-import math
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from restyle.cli_progress import phase_lines, progress
 from restyle.configs import help_of
 from restyle.errors import ConfigError, RestyleError
 from restyle.pipelines.config import (
@@ -34,7 +31,7 @@ from restyle.pipelines.image_config import ImageConfig
 from restyle.pipelines.run_files import OVERWRITE_RUN_HELP
 
 if TYPE_CHECKING:
-    from restyle.pipelines.loop import StepInfo
+    pass
 
 app = typer.Typer(
     add_completion=False,
@@ -130,66 +127,6 @@ def _print_config(config: object) -> None:
     raise typer.Exit(0)
 
 
-# Seconds between plain progress lines when the output is a log file or a pipe, not a terminal.
-PLAIN_PROGRESS_EVERY_S = 5.0
-
-
-def _losses_text(info: StepInfo) -> str:
-    return "  ".join(f"{k} {v:.4g}" for k, v in info.losses.items())
-
-
-def _plain_progress(description: str, every_s: float = PLAIN_PROGRESS_EVERY_S) -> Callable[[StepInfo], None]:
-    """A step callback printing one line on stderr every ``every_s`` seconds and at the last step:
-    ``restyle mesh: step 40/300  eta 1m05s  style 1.2  total 3.4``, for logs that a bar would fill with
-    control codes."""
-    started = time.monotonic()
-    last = [-math.inf]
-
-    def on_step(info: StepInfo) -> None:
-        now = time.monotonic()
-        if now - last[0] < every_s and info.step != info.total:
-            return
-        last[0] = now
-        eta = (now - started) / info.step * (info.total - info.step)
-        minutes, seconds = divmod(round(eta), 60)
-        typer.echo(f"{description}: step {info.step}/{info.total}  eta {minutes}m{seconds:02d}s  "
-                   f"{_losses_text(info)}", err=True)
-
-    return on_step
-
-
-def _is_terminal() -> bool:
-    return sys.stdout.isatty() and sys.stderr.isatty()
-
-
-@contextmanager
-def _progress(enabled: bool, description: str) -> Iterator[Callable[[StepInfo], None] | None]:
-    """The step callback: a rich progress bar with ETA and the current losses on a terminal, plain lines
-    otherwise (see :func:`_plain_progress`). The bar appears at the first step, so a run refused while loading
-    leaves no empty bar above its error."""
-    if not enabled:
-        yield None
-        return
-    if not _is_terminal():
-        yield _plain_progress(description)
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
-               TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
-    with ExitStack() as stack:
-        bar: list = []
-
-        def on_step(info: StepInfo) -> None:
-            if not bar:
-                progress = stack.enter_context(Progress(*columns, transient=False))
-                bar.extend([progress, progress.add_task(description, total=info.total, losses="")])
-            progress, task = bar
-            progress.update(task, completed=info.step, total=info.total, losses=_losses_text(info))
-
-        yield on_step
-
-
 @app.command("image")
 def image_command(
     content: Path | None = typer.Argument(None, help="The photo to stylise.", show_default=False),
@@ -254,9 +191,9 @@ def image_command(
 
         _print_config(resolve_defaults(image_config(content, style or [], output, preset=preset, config_file=config,
                                                     **flags)))
-    with _progress(not quiet, "restyle image") as on_step:
+    with progress(not quiet, "restyle image") as (on_step, on_phase):
         result = stylize_image(content, style or [], output, preset=preset, config_file=config,
-                               on_step=on_step, **flags)
+                               on_step=on_step, on_phase=on_phase, **flags)
     typer.echo(f"wrote {result.output} (config {result.config_path.name}, metrics {result.metrics_path.name})")
 
 
@@ -325,9 +262,9 @@ def mesh_command(
         _print_config(resolve_defaults(mesh_config(mesh, style or [], output, preset=preset, config_file=config,
                                                    resume=resume, **flags)))
     try:
-        with _progress(not quiet, "restyle mesh") as on_step:
+        with progress(not quiet, "restyle mesh") as (on_step, on_phase):
             result = stylize_mesh(mesh, style or [], output, preset=preset, config_file=config, resume=resume,
-                                  on_step=on_step, **flags)
+                                  on_step=on_step, on_phase=on_phase, **flags)
     except Interrupted as exc:
         typer.echo(f"restyle: {exc}", err=True)
         raise typer.Exit(130) from None
@@ -347,7 +284,7 @@ def render_command(
     from restyle.api import render_preview
 
     options = {k: v for k, v in {"views": views, "size": size, "frames": frames}.items() if v is not None}
-    result = render_preview(mesh, output, turntable=turntable, **options)
+    result = render_preview(mesh, output, turntable=turntable, on_phase=phase_lines("restyle render"), **options)
     typer.echo(f"wrote {result.sheet}" + (f" and {result.turntable}" if result.turntable else ""))
 
 

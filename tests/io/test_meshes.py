@@ -23,7 +23,8 @@ from meshes_fixtures import (
 
 from restyle.conventions import linear_to_srgb
 from restyle.errors import InputError
-from restyle.io.meshes import CONSTANT_TEXTURE_SIZE, load_mesh
+from restyle.io.materials import CONSTANT_TEXTURE_SIZE
+from restyle.io.meshes import load_mesh
 from restyle.io.mtl import split_map_statement
 from restyle.io.uv_raster import rasterize_vertex_attribute
 

@@ -14,12 +14,14 @@ import torch
 
 from restyle import cli
 from restyle.api import stylize_image, stylize_mesh
+from restyle.cli_progress import plain_progress
+from restyle.configs import apply_overrides
 from restyle.errors import DivergedError, InputError
 from restyle.io.images import save_image
 from restyle.io.meshes import load_mesh
 from restyle.pipelines import image as image_pipeline
 from restyle.pipelines.loop import MetricsLog, StepInfo
-from restyle.pipelines.mesh import MeshJob
+from restyle.pipelines.mesh import MeshConfig, MeshJob
 
 TINY_MESH = {
     "style": {"backbone": "patch"},
@@ -81,6 +83,26 @@ def test_mesh_nan_loss_keeps_the_last_good_checkpoint(monkeypatch, assets, image
     assert all(torch.isfinite(p).all() for p in state["params"].values())
 
 
+@pytest.mark.parametrize("poison", [float("nan"), float("inf")])
+def test_mesh_never_checkpoints_non_finite_textures(assets, images, tmp_path, poison) -> None:
+    """A finite loss with an infinite gradient still poisons the textures: the guard in save_checkpoint must
+    refuse that state and keep the previous, good checkpoint byte for byte."""
+    box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
+    config = apply_overrides(MeshConfig(), {**TINY_MESH, "mesh": str(box), "styles": [str(images[1])],
+                                            "output": str(tmp_path / "run")}, source="test")
+    job = MeshJob(config)
+    job.output.mkdir()
+    job.step()
+    good = job.save_checkpoint().read_bytes()
+    job.step()
+    with torch.no_grad():
+        next(iter(job.params.parameters())).view(-1)[0] = poison
+    with pytest.raises(DivergedError, match=r"diverged at step 2: the textures hold NaN or infinite values"):
+        job.save_checkpoint()
+    assert (job.output / "checkpoint.pt").read_bytes() == good
+    assert [p.name for p in job.output.iterdir()] == ["checkpoint.pt"]  # no temporary left behind
+
+
 def test_cli_reports_divergence_in_one_line_with_exit_3(monkeypatch, capsys, images, tmp_path) -> None:
     _nan_from_step(monkeypatch, image_pipeline, "_loss_terms", 1)
     content, style = images
@@ -118,7 +140,7 @@ def test_plain_progress_lines_when_not_a_terminal(monkeypatch, capsys, images, t
 
 
 def test_plain_progress_prints_every_interval_and_the_last_step(capsys) -> None:
-    on_step = cli._plain_progress("restyle mesh", every_s=3600)
+    on_step = plain_progress("restyle mesh", every_s=3600)
     for step in range(1, 6):
         on_step(StepInfo(step, 5, 0.1, {"total": 1.0}))
     lines = capsys.readouterr().err.strip().splitlines()

@@ -19,115 +19,62 @@ File-format details live in :mod:`restyle.io.mtl`, :mod:`restyle.io.gltf` and :m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 import trimesh
-from PIL import Image
 
-from restyle.conventions import linear_to_srgb, srgb_to_linear
-from restyle.errors import InputError
+from restyle.errors import InputError, RestyleError
 from restyle.io.gltf import (
     GltfDocument,
-    GltfPatch,
     build_gltf_patch,
     check_draco_decoded,
     check_draco_support,
-    gltf_base_color_factor,
     gltf_material_index,
     gltf_primitive_map,
-    gltf_wrap,
     read_gltf_document,
     referenced_files,
 )
+from restyle.io.materials import material_slot
+from restyle.io.mesh_types import MissingUVsError, SourceMaterial, SourcePart, TexturedMesh, TextureSlot
 from restyle.io.mtl import (
     MtlMaterial,
     ObjLibrary,
-    diffuse_linear_rgba,
     library_files,
-    open_texture,
     read_obj_library,
 )
-from restyle.io.unwrap import parametrize
-from restyle.io.uv_raster import Wrap, bake_vertex_colors
+from restyle.io.unwrap import UnwrapCrashed, parametrize
+from restyle.io.uv_raster import bake_vertex_colors
 
 SUPPORTED_SUFFIXES = (".obj", ".gltf", ".glb", ".ply")
-CONSTANT_TEXTURE_SIZE = 8  # a texture-less material gets a small texture of its colour
 BAKED_TEXTURE_SIZE = 1024  # vertex colours are baked at the paper's texture size
-
-
-@dataclass
-class TextureSlot:
-    """One material's base colour, as the renderer samples it."""
-
-    name: str
-    image: np.ndarray  # [Ht, Wt, 3] float32 sRGB 0..1, row 0 = top of the image file
-    alpha: np.ndarray | None  # [Ht, Wt] float32 when the base-colour texture had alpha (kept on export)
-    wrap: Wrap
-
-
-@dataclass(frozen=True)
-class SourcePart:
-    """One geometry instance of the source asset, as export writes it back (internal to ``restyle.io``).
-
-    Degenerate faces are kept here (they are only dropped from the render arrays).
-    """
-
-    name: str
-    vertices: np.ndarray  # [Vp, 3] float64 world space, as parsed (export writes them back unchanged)
-    faces: np.ndarray  # [Fp, 3] int64, indices into this part's vertices
-    uv: np.ndarray  # [Vp, 2] float32, OpenGL convention
-    normals: np.ndarray | None  # [Vp, 3] float32 world space, only when the source stored normals
-    slot: int
-
-
-@dataclass(frozen=True)
-class SourceMaterial:
-    """What export needs to rewrite one slot's material with only its base colour replaced."""
-
-    material: trimesh.visual.material.Material | None  # trimesh's material (None: the part had none)
-    mtl: MtlMaterial | None  # OBJ source: the original .mtl block
-    gltf_material: int | None  # glTF source: index into the document's ``materials``
-    textured: bool  # the source material had a base-colour texture
-
-
-@dataclass
-class TexturedMesh:
-    """A textured triangle mesh ready for rendering: world-space geometry, UVs, one texture per slot."""
-
-    vertices: np.ndarray  # [V, 3] float64 world space, all geometries concatenated (float64: far from the
-    # origin float32 loses the shape; renderers re-centre before converting, see MeshGeometry.from_arrays)
-    faces: np.ndarray  # [F, 3] int64, zero-area faces dropped
-    uv: np.ndarray  # [V, 2] float32, origin bottom-left, v up
-    face_slot: np.ndarray  # [F] int64 index into ``slots``
-    slots: list[TextureSlot]
-    source: Path
-    source_parts: list[SourcePart] = field(default_factory=list, repr=False)
-    source_materials: list[SourceMaterial] = field(default_factory=list, repr=False)
-    source_files: tuple[Path, ...] = field(default=(), repr=False)  # every file the asset was read from
-    gltf_patch: GltfPatch | None = field(default=None, repr=False)
-
-    @property
-    def center(self) -> np.ndarray:
-        """``[3]`` centre of the bounding box (the bounding sphere's centre)."""
-        return (self.vertices.min(axis=0) + self.vertices.max(axis=0)) / 2
-
-    @property
-    def radius(self) -> float:
-        """Radius of the bounding sphere around :attr:`center` that holds every vertex."""
-        return float(np.linalg.norm(self.vertices - self.center, axis=1).max())
 
 
 # --------------------------------------------------------------------------------------------- loading
 
 
-def load_mesh(path: str | Path, *, unwrap: bool = True) -> TexturedMesh:
+def load_mesh(
+    path: str | Path, *, unwrap: bool = True, on_unwrap: Callable[[int], None] | None = None
+) -> TexturedMesh:
     """Load an OBJ(+MTL), glTF, GLB or PLY asset. Meshes without UVs are unwrapped with xatlas unless
-    ``unwrap=False``. Every problem with the file raises :class:`InputError` ``"<path>: <problem>"``."""
+    ``unwrap=False``; ``on_unwrap(faces)`` is told just before (an unwrap can take minutes). Every problem with
+    the file raises :class:`InputError` ``"<path>: <problem>"``."""
     path = Path(path)
     _check_file(path)
+    try:
+        return _parse(path, unwrap, on_unwrap)
+    except (RestyleError, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        # Files are hostile: a malformed document can reach any line of trimesh's or our parsers (a buffer uri
+        # that is a list, a count that is a string, ...). Whatever is left unchecked is still one line naming it.
+        reason = str(error).splitlines()[0] if str(error) else ""
+        raise InputError(f"{path}: could not be read as a mesh ({type(error).__name__}: {reason})") from error
+
+
+def _parse(path: Path, unwrap: bool, on_unwrap: Callable[[int], None] | None) -> TexturedMesh:
     document = read_gltf_document(path) if path.suffix.lower() in (".gltf", ".glb") else None
     if document is not None:
         check_draco_support(path, document.json)
@@ -139,7 +86,10 @@ def load_mesh(path: str | Path, *, unwrap: bool = True) -> TexturedMesh:
         check_draco_decoded(path, document.json, (instance.geometry.vertices for instance in instances))
     grouped = _group_by_slot(instances)
     if any(group.needs_unwrap for group in grouped) and not unwrap:
-        raise InputError(f"{path}: has no UVs; pass --unwrap")
+        raise MissingUVsError(f"{path}: has no UVs; pass --unwrap")
+    to_unwrap = sum(len(i.geometry.faces) for group in grouped if group.needs_unwrap for i in group.instances)
+    if to_unwrap and on_unwrap is not None:
+        on_unwrap(to_unwrap)
     primitive_map = gltf_primitive_map(document.json, scene) if document is not None else None
     parts, slots, materials = _build_slots(path, grouped, mtl_materials, document, primitive_map)
     vertices, faces, uv, face_slot = _render_arrays(path, parts)
@@ -279,13 +229,17 @@ def _build_slots(
     materials: list[SourceMaterial] = []
     names: set[str] = set()
     for index, group in enumerate(groups):
-        built = _unwrapped_parts(group, index) if group.needs_unwrap else _parts_as_stored(group, index)
+        try:
+            built = _unwrapped_parts(group, index) if group.needs_unwrap else _parts_as_stored(group, index)
+        except UnwrapCrashed as error:
+            raise InputError(f"{path}: automatic UV unwrapping failed (xatlas crashed); give the mesh UVs in a "
+                             "modelling tool") from error
         mtl = mtl_materials.get(getattr(group.material, "name", None) or "")
         gltf_material = gltf_material_index(document, primitive_map, group.instances[0].geometry_name)
         if group.vertex_colors:
             slot, textured = _baked_vertex_color_slot(group, built), False
         else:
-            slot, textured = _material_slot(path, group.material, mtl, document, gltf_material)
+            slot, textured = material_slot(path, group.material, mtl, document, gltf_material)
         slot.name = _unique_name(_slot_name(group, mtl, index), names)
         parts.extend(item.part for item in built)
         slots.append(slot)
@@ -369,81 +323,6 @@ def _unwrapped_parts(group: _SlotGroup, slot: int) -> list[_PartOf]:
     return built
 
 
-def _material_slot(
-    path: Path,
-    material: trimesh.visual.material.Material | None,
-    mtl: MtlMaterial | None,
-    document: GltfDocument | None,
-    gltf_material: int | None,
-) -> tuple[TextureSlot, bool]:
-    """The slot of an ordinary material and whether it had a base-colour texture."""
-    if mtl is not None:  # OBJ: our own .mtl reading resolves paths that trimesh silently drops
-        texture = open_texture(path, mtl)
-        return _slot_from(
-            texture, diffuse_linear_rgba(mtl), multiply=False, wrap=mtl.wrap
-        ), texture is not None
-    pbr = isinstance(material, trimesh.visual.material.PBRMaterial)
-    texture = _material_texture(material)
-    factor = gltf_base_color_factor(document, gltf_material)
-    if factor is None:
-        factor = _trimesh_base_color(material)
-    return _slot_from(
-        texture, factor, multiply=pbr, wrap=gltf_wrap(document, gltf_material)
-    ), texture is not None
-
-
-def _slot_from(texture: Image.Image | None, factor: np.ndarray, *, multiply: bool, wrap: Wrap) -> TextureSlot:
-    """``factor``: ``[4]`` linear RGBA base-colour factor; it multiplies the texture only for PBR."""
-    if texture is None:
-        colour = _srgb(factor[:3])
-        image = np.broadcast_to(colour, (CONSTANT_TEXTURE_SIZE, CONSTANT_TEXTURE_SIZE, 3)).astype(np.float32)
-        return TextureSlot(name="", image=image, alpha=None, wrap=wrap)
-    rgb, alpha = image_to_float(texture)
-    if multiply and not np.allclose(factor[:3], 1.0):
-        linear = srgb_to_linear(torch.from_numpy(rgb)) * torch.from_numpy(factor[:3].astype(np.float32))
-        rgb = linear_to_srgb(linear).numpy()
-    return TextureSlot(name="", image=rgb.astype(np.float32), alpha=alpha, wrap=wrap)
-
-
-def image_to_float(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """PIL image to ``([Ht, Wt, 3] float32 0..1, [Ht, Wt] float32 alpha or None)``."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        grey = np.asarray(image, dtype=np.float32) / 65535.0
-        return np.repeat(grey[..., None], 3, axis=2), None
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
-    array = np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
-    if has_alpha:
-        return np.ascontiguousarray(array[..., :3]), np.ascontiguousarray(array[..., 3])
-    return array, None
-
-
-def _material_texture(material: trimesh.visual.material.Material | None) -> Image.Image | None:
-    if material is None:
-        return None
-    texture = getattr(material, "baseColorTexture", None)
-    if texture is None:
-        texture = getattr(material, "image", None)
-    # an OBJ without mtllib gets a 2x2 placeholder image from trimesh: that is no texture at all
-    if texture is None or texture.size == (2, 2) and getattr(material, "name", "") == "material_0":
-        return None
-    return texture
-
-
-def _trimesh_base_color(material: trimesh.visual.material.Material | None) -> np.ndarray:
-    """``[4]`` linear RGBA from trimesh's (uint8-quantised) factor or diffuse colour; white if none."""
-    colour = getattr(material, "baseColorFactor", None)
-    if colour is None:
-        colour = getattr(material, "diffuse", None)
-    if colour is None:
-        return np.ones(4)
-    colour = np.asarray(colour)
-    return colour / 255.0 if colour.dtype.kind in "ui" else colour.astype(np.float64)
-
-
-def _srgb(linear_rgb: np.ndarray) -> np.ndarray:
-    return linear_to_srgb(torch.as_tensor(np.asarray(linear_rgb, dtype=np.float32))).numpy()
-
-
 def _baked_vertex_color_slot(group: _SlotGroup, built: list[_PartOf]) -> TextureSlot:
     """Rasterise per-vertex colours into the freshly unwrapped atlas, then pad around the islands."""
     islands = []
@@ -468,13 +347,13 @@ def _render_arrays(
     face_slot = np.concatenate([np.full(len(part.faces), part.slot, dtype=np.int64) for part in parts])
     if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise InputError(f"{path}: faces reference vertices that do not exist")
-    keep = ~_zero_area(vertices, faces)
+    keep = ~zero_area(vertices, faces)
     if not keep.any():
         raise InputError(f"{path}: has no faces with non-zero area")
     return vertices, faces[keep].astype(np.int64), uv, face_slot[keep]
 
 
-def _zero_area(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def zero_area(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     corners = vertices.astype(np.float64)[faces]
     doubled_area = np.linalg.norm(
         np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1

@@ -40,6 +40,7 @@ from restyle.pipelines.image_steps import (
 )
 from restyle.pipelines.loop import (
     MetricsLog,
+    PhaseCallback,
     StepCallback,
     StepInfo,
     as_floats,
@@ -47,6 +48,7 @@ from restyle.pipelines.loop import (
     check_weights,
     learning_rate,
     palette_weight,
+    report,
     resolve_device,
     set_learning_rate,
     write_config,
@@ -183,7 +185,11 @@ def build_image_style_objective(
 
 
 def run(
-    config: ImageConfig, on_step: StepCallback | None = None, *, config_file: Path | None = None
+    config: ImageConfig,
+    on_step: StepCallback | None = None,
+    *,
+    config_file: Path | None = None,
+    on_phase: PhaseCallback | None = None,
 ) -> ImageResult:
     """Stylise ``config.content`` with ``config.styles``; writes the image, ``*.config.toml``, ``*.metrics.jsonl``.
 
@@ -193,10 +199,10 @@ def run(
     """
     _, _, output = _check_inputs(config, config_file)
     with locked_output(output.parent, f".{output.name}.lock"):
-        return _run(config, on_step)
+        return _run(config, on_step, on_phase)
 
 
-def _run(config: ImageConfig, on_step: StepCallback | None) -> ImageResult:
+def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallback | None = None) -> ImageResult:
     content_path, style_paths, output = config.content, list(config.styles), config.output
     # a permission of this invocation, not a setting of the run: the config.toml written must not carry it
     config = dataclasses.replace(resolve_defaults(config), overwrite=False)
@@ -204,10 +210,12 @@ def _run(config: ImageConfig, on_step: StepCallback | None) -> ImageResult:
     check_memory(image_bytes(_output_pixels(config)), str(device), "this image run")
     torch.manual_seed(config.optim.seed)
 
+    report(on_phase, f"loading {content_path.name} and the style image{'s' * (len(style_paths) != 1)}")
     images = load_run_images(
         content_path, style_paths, content_size=content_sizing(config), style_size=style_sizing(config),
         preserve_color=config.preserve_color, init=config.init, seed=config.optim.seed, device=device,
     )
+    report(on_phase, "loading networks")
     nets = build_networks(config.style, config.pretrained, device)
     _check_tap_weights(config.style)
     palette = resolve_palette(config.palette.source, [s[0] for s in images.styles], k=config.palette.colors,
@@ -220,6 +228,7 @@ def _run(config: ImageConfig, on_step: StepCallback | None) -> ImageResult:
     image = PixelImage(images.start).to(device)
     optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr)
     metrics = MetricsLog()
+    report(on_phase, f"optimising ({config.optim.iters} steps)")
     metrics.open(sidecar_paths(output)[1])  # appended as the run goes, once every input has loaded
     intermediates: list[Path] = []
     for step in range(config.optim.iters):
@@ -236,6 +245,7 @@ def _run(config: ImageConfig, on_step: StepCallback | None) -> ImageResult:
         if on_step is not None:
             on_step(info)
 
+    report(on_phase, f"writing {output.name}")
     result_image = images.finish(image())
     config_path, metrics_path = sidecar_paths(output)
     save_image(result_image, output)

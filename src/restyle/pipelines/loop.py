@@ -28,6 +28,14 @@ class StepInfo:
 
 
 StepCallback = Callable[[StepInfo], None]
+# Told each stage of the preparation before it starts ("unwrapping spot.obj (70,000 faces)"), so that minutes of
+# loading, unwrapping or rasterising before the first step are not silent.
+PhaseCallback = Callable[[str], None]
+
+
+def report(on_phase: PhaseCallback | None, phase: str) -> None:
+    if on_phase is not None:
+        on_phase(phase)
 
 
 def learning_rate(optim: OptimConfig, step: int) -> float:

@@ -33,6 +33,7 @@ from restyle.params.residual import ResidualTexture
 from restyle.pipelines import mesh_checkpoint
 from restyle.pipelines.loop import (
     MetricsLog,
+    PhaseCallback,
     StepCallback,
     StepInfo,
     as_floats,
@@ -40,6 +41,7 @@ from restyle.pipelines.loop import (
     learning_rate,
     palette_weight,
     refuse_image_only_options,
+    report,
     resolve_device,
     set_learning_rate,
     weighted_total,
@@ -156,16 +158,20 @@ def _colour_maps(
 class MeshJob:
     """One stylisation run: every part built from the config, a ``step()`` and a resumable state."""
 
-    def __init__(self, config: MeshConfig) -> None:
+    def __init__(self, config: MeshConfig, on_phase: PhaseCallback | None = None) -> None:
         mesh_path, style_paths, self.output = _check_inputs(config)
         config = resolve_defaults(config)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.optim.seed)
         size = config.render.render_size
 
-        self.mesh = load_mesh(mesh_path, unwrap=config.unwrap)
+        report(on_phase, f"loading {mesh_path.name}")
+        self.mesh = load_mesh(mesh_path, unwrap=config.unwrap, on_unwrap=lambda faces: report(
+            on_phase, f"unwrapping {mesh_path.name} ({faces:,} faces)"))
         style_size = round(size * config.texture.style_scale)
+        report(on_phase, f"loading {len(style_paths)} style image{'s' if len(style_paths) != 1 else ''}")
         self.styles = [square_style(p, style_size, self.device, config.texture.style_fit) for p in style_paths]
+        report(on_phase, "loading networks")
         self.nets = build_networks(config.style, config.pretrained, self.device)
         self.config = config
         self.background = _background(config.render.background)
@@ -173,6 +179,8 @@ class MeshJob:
         geometry, loaded, self.wraps = geometry_and_textures(self.mesh)
         self.geometry = geometry.to(self.device)
         self.sampler = ViewSampler(self.geometry, config.views, seed=config.optim.seed)
+        pool = config.render.view_pool
+        report(on_phase, f"rasterising {pool} views" if pool else "preparing")
         self.views = job_views(self.geometry, self.sampler, config.render)
         self.loaded_textures = _resized(loaded, config.render.texture_size, self.device)
         shapes = [tuple(t.shape[-2:]) for t in self.loaded_textures]
@@ -348,6 +356,7 @@ def run(
     *,
     resume: bool = False,
     config_file: Path | None = None,
+    on_phase: PhaseCallback | None = None,
 ) -> MeshResult:
     """Stylise ``config.mesh``; writes the asset and every side output into ``config.output``.
 
@@ -355,22 +364,24 @@ def run(
     stopped; the result equals an uninterrupted run with the same seed on the CPU. Ctrl-C writes a checkpoint
     and raises :class:`Interrupted`. A folder holding another run is refused unless ``resume`` or
     ``config.overwrite``; a folder in use by a live run is refused; no input file is ever written over.
+    ``on_phase`` is told each stage of the preparation and the export (see :data:`PhaseCallback`).
     """
     output = _check_inputs(config)[2]
     with locked_output(output):
         refuse_existing_run(output, resume=resume, overwrite=config.overwrite)
         # a permission of this invocation, not a setting of the run: the config.toml written must not carry it
         # into a later run that reuses it with --config or --resume
-        job = MeshJob(dataclasses.replace(config, overwrite=False))
+        job = MeshJob(dataclasses.replace(config, overwrite=False), on_phase)
         files, owned = output_files(job.config, job.output, len(job.mesh.slots))
         refuse_overlap(files, input_files(job, config_file, resume), owned)
         job.provenance = mesh_checkpoint.provenance(job)
         if resume:
             mesh_checkpoint.resume(job, job.provenance)
-        return _optimise(job, on_step)
+        report(on_phase, f"optimising ({job.config.optim.iters - job.step_count} steps)")
+        return _optimise(job, on_step, on_phase)
 
 
-def _optimise(job: MeshJob, on_step: StepCallback | None) -> MeshResult:
+def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallback | None = None) -> MeshResult:
     write_config(job.config, job.output / "config.toml")
     job.metrics.open(job.output / "metrics.jsonl")  # appended as the run goes
     every = job.config.outputs.checkpoint_every
@@ -385,4 +396,5 @@ def _optimise(job: MeshJob, on_step: StepCallback | None) -> MeshResult:
         job.save_checkpoint()
         raise Interrupted(job.output, job.step_count) from None
     job.save_checkpoint()
+    report(on_phase, f"exporting to {job.output}")
     return job.write_outputs()

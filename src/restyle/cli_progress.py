@@ -1,0 +1,88 @@
+"""Progress output of the ``restyle`` command line: a rich bar on a terminal, plain lines in a log or pipe, and
+one line per phase of a run (loading, unwrapping, optimising, exporting)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from restyle.pipelines.loop import StepInfo
+
+
+# Seconds between plain progress lines when the output is a log file or a pipe, not a terminal.
+PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+def _losses_text(info: StepInfo) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in info.losses.items())
+
+
+def plain_progress(description: str, every_s: float = PLAIN_PROGRESS_EVERY_S) -> Callable[[StepInfo], None]:
+    """A step callback printing one line on stderr every ``every_s`` seconds and at the last step:
+    ``restyle mesh: step 40/300  eta 1m05s  style 1.2  total 3.4``, for logs that a bar would fill with
+    control codes."""
+    started = time.monotonic()
+    last = [-math.inf]
+
+    def on_step(info: StepInfo) -> None:
+        now = time.monotonic()
+        if now - last[0] < every_s and info.step != info.total:
+            return
+        last[0] = now
+        eta = (now - started) / info.step * (info.total - info.step)
+        minutes, seconds = divmod(round(eta), 60)
+        typer.echo(f"{description}: step {info.step}/{info.total}  eta {minutes}m{seconds:02d}s  "
+                   f"{_losses_text(info)}", err=True)
+
+    return on_step
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def phase_lines(description: str) -> Callable[[str], None]:
+    """A phase callback printing ``restyle mesh: unwrapping spot.obj (70,000 faces)…`` on stderr."""
+    return lambda phase: typer.echo(f"{description}: {phase}…", err=True)
+
+
+@contextmanager
+def progress(enabled: bool, description: str) -> Iterator[tuple[Callable[[StepInfo], None] | None,
+                                                                  Callable[[str], None] | None]]:
+    """The step and phase callbacks: a rich progress bar with ETA and the current losses on a terminal, plain
+    lines otherwise (see :func:`plain_progress`), each phase as one line before. The bar appears at the first
+    step, so a run refused while loading leaves no empty bar above its error."""
+    if not enabled:
+        yield None, None
+        return
+    if not _is_terminal():
+        yield plain_progress(description), phase_lines(description)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
+               TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
+    with ExitStack() as stack:
+        bar: list = []
+
+        def on_step(info: StepInfo) -> None:
+            if not bar:
+                progress = stack.enter_context(Progress(*columns, transient=False))
+                bar.extend([progress, progress.add_task(description, total=info.total, losses="")])
+            progress, task = bar
+            progress.update(task, completed=info.step, total=info.total, losses=_losses_text(info))
+
+        def on_phase(phase: str) -> None:
+            if bar:  # a line on stderr would tear the live bar: rich prints it above
+                bar[0].console.print(f"{description}: {phase}…", highlight=False)
+            else:
+                phase_lines(description)(phase)
+
+        yield on_step, on_phase
