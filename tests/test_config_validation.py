@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-import time
 import typing
 from pathlib import Path
 
@@ -165,9 +164,13 @@ def test_mesh_flags_out_of_range_exit_2_before_any_work(monkeypatch, capsys, ass
     _, style = images
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     before = set(tmp_path.rglob("*"))
-    started = time.perf_counter()
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("the mesh was loaded before the options were checked")
+
+    # refused before any work: nothing is loaded, so a texture of 100000^2 is never allocated
+    monkeypatch.setattr("restyle.pipelines.mesh.load_mesh", never)
     code, _, err = run_cli(monkeypatch, capsys, "mesh", box, "-s", style, "-o", tmp_path / "run", *flags)
-    assert time.perf_counter() - started < 1.0
     _assert_refused(code, err, needle, tmp_path, before)
 
 
@@ -215,3 +218,20 @@ def test_memory_estimate_grows_with_the_run_and_the_limit_can_be_turned_off(monk
         preflight.available_bytes("cpu")
     monkeypatch.delenv(preflight.MEMORY_LIMIT_ENV)
     assert preflight.available_bytes("cpu") > 0
+
+
+def test_no_progress_bar_is_drawn_before_an_input_error(monkeypatch, capsys, images, tmp_path) -> None:
+    """On a terminal the bar appears at the first step, so a run refused while loading leaves no empty bar."""
+    import rich.progress
+
+    from restyle import cli_progress
+
+    def no_bar(*_: object, **__: object) -> None:
+        raise AssertionError("a progress bar was drawn")
+
+    monkeypatch.setattr(cli_progress, "_is_terminal", lambda: True)
+    monkeypatch.setattr(rich.progress, "Progress", no_bar)
+    content, _ = images
+    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", tmp_path / "missing.png",
+                           "-o", tmp_path / "o.png")
+    assert code == 2 and "missing.png" in err and "Traceback" not in err
