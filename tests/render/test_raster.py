@@ -8,8 +8,9 @@ from render_meshes import front_camera, make_cube, make_sphere
 
 from restyle.errors import ConfigError
 from restyle.render.camera import Cameras
+from restyle.render.gbuffer import GBuffer
 from restyle.render.geometry import MeshGeometry
-from restyle.render.raster import GBuffer, rasterize
+from restyle.render.raster import rasterize
 from restyle.render.raster_embree import embree_scene
 from restyle.render.views import ViewConfig, ViewSampler
 

@@ -11,8 +11,8 @@ from embreex import rtcore_scene
 from embreex.mesh_construction import TriangleMesh
 
 from restyle.render.camera import Cameras
+from restyle.render.gbuffer import GBuffer
 from restyle.render.geometry import MeshGeometry
-from restyle.render.raster import GBuffer
 
 
 class _EmbreeScene:

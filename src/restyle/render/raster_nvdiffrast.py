@@ -12,8 +12,8 @@ import torch
 
 from restyle.errors import ConfigError
 from restyle.render.camera import Cameras
+from restyle.render.gbuffer import GBuffer, make_gbuffer
 from restyle.render.geometry import MeshGeometry
-from restyle.render.raster import GBuffer, make_gbuffer
 
 # Near/far planes bracket the bounding sphere with this much slack (in bounding radii).
 _DEPTH_SLACK = 0.05

@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 
 from restyle.render.camera import Cameras
+from restyle.render.gbuffer import GBuffer, make_gbuffer
 from restyle.render.geometry import MeshGeometry
-from restyle.render.raster import GBuffer, make_gbuffer
 
 _NEAR = 1e-4
 # pixels x faces evaluated at once; bounds the memory of the [P, F] edge-function tensors

@@ -17,8 +17,8 @@ from torch import Tensor
 from restyle.configs import option
 from restyle.conventions import linear_to_srgb, srgb_to_linear
 from restyle.render.camera import Cameras
+from restyle.render.gbuffer import GBuffer
 from restyle.render.geometry import MeshGeometry
-from restyle.render.raster import GBuffer
 from restyle.render.texture import check_wrap, sample_slots_points
 
 _EPS = 1e-12

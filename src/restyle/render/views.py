@@ -20,8 +20,9 @@ from torch import Tensor
 from restyle.configs import option
 from restyle.errors import ConfigError
 from restyle.render.camera import Cameras
+from restyle.render.gbuffer import GBuffer
 from restyle.render.geometry import MeshGeometry
-from restyle.render.raster import GBuffer, rasterize
+from restyle.render.raster import rasterize
 from restyle.render.shading import Lights
 
 # Views rasterised per call: bounds the ray buffers' memory.

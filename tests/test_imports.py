@@ -1,0 +1,107 @@
+"""The house's import rules, read from the source: no import cycles between restyle's modules, and imports that go
+one way (front ends on the API, the API on the pipelines, the pipelines on the parts below them)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+# Each package may import only from the layers after it (and from itself).
+LAYERS = [
+    ("restyle.cli", "restyle.cli_progress"),
+    ("restyle.api",),
+    ("restyle.pipelines",),
+    ("restyle.params", "restyle.losses", "restyle.backbones", "restyle.render", "restyle.palettes",
+     "restyle.colour_transfer"),
+    ("restyle.io",),
+    ("restyle.conventions", "restyle.configs", "restyle.errors"),
+]
+
+
+def _module_names() -> dict[str, Path]:
+    modules = {}
+    for path in SRC.rglob("*.py"):
+        name = ".".join(path.relative_to(SRC).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    return modules
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every restyle module ``path`` imports at run time (deferred imports included, ``TYPE_CHECKING`` ones not)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if _is_type_checking_block(node):
+            return
+        if isinstance(node, ast.ImportFrom) and node.module:
+            candidates = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            candidates = []
+        found.update(name for name in candidates if name in modules)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _module_names()
+    return {name: _imports(path, modules) - {name} for name, path in modules.items()}
+
+
+def _layer(module: str) -> int | None:
+    for index, packages in enumerate(LAYERS):
+        if any(module == package or module.startswith(package + ".") for package in packages):
+            return index
+    return None
+
+
+def test_no_import_cycles() -> None:
+    graph, state, path, cycles = _graph(), {}, [], []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join([*path[path.index(target):], target]))
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_imports_go_one_way() -> None:
+    upward = [
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        for target in targets
+        if _layer(module) is not None and _layer(target) is not None and _layer(target) < _layer(module)
+    ]
+    assert not upward, "imports against the layering:\n" + "\n".join(sorted(upward))
+
+
+def test_the_rules_see_a_cycle(tmp_path, monkeypatch) -> None:
+    """The checks are live: a back end importing its dispatcher at run time is found."""
+    package = tmp_path / "restyle"
+    package.mkdir()
+    (package / "a.py").write_text("from restyle.b import x\n")
+    (package / "b.py").write_text("def f():\n    from restyle.a import y\n")
+    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from restyle.a import y\n")
+    monkeypatch.setattr(__import__(__name__), "SRC", tmp_path)
+    graph = _graph()
+    assert graph["restyle.a"] == {"restyle.b"} and graph["restyle.b"] == {"restyle.a"} and not graph["restyle.c"]
