@@ -47,7 +47,7 @@ def random_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     ``vgg16-397923af.pth``: torchvision's state dict layout (``features.*``; a tiny stand-in for the
     unused 120M-parameter classifier). ``open_clip_pytorch_model.bin``: an open_clip CLIP RN50 state
-    dict (``visual.*`` plus a text key that loaders must ignore). Use with
+    dict (``visual.*``, the full text tower, ``logit_scale``). Use with
     ``find_checkpoint(name, weights_dir=random_weights_dir)`` to exercise the real loading path.
     """
     from restyle.backbones.testing import write_random_checkpoints

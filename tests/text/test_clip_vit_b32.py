@@ -1,0 +1,94 @@
+"""ViT-B/32 CLIP via transformers: a tiny random model saved as the hub repo lays it out, loaded for real."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from restyle.errors import InputError, WeightsMissingError
+from restyle.text.clip_vit_b32 import ClipViTB32, load_clip_vit_b32
+from restyle.text.prompts import encode_prompt
+from restyle.text.tokenizer import load_clip_tokenizer
+
+PROJECTION = 16
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights dir holding ``clip-vit-base-patch32/`` (config.json, model.safetensors; vocabulary added by tests)."""
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(3)
+    config = CLIPConfig(
+        text_config={"vocab_size": 20, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": 18,
+                     "eos_token_id": 19, "pad_token_id": 19},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 48,
+                       "num_hidden_layers": 2, "num_attention_heads": 2},
+        projection_dim=PROJECTION,
+    )
+    root = tmp_path_factory.mktemp("weights")
+    CLIPModel(config).save_pretrained(root / "clip-vit-base-patch32")
+    return root
+
+
+@pytest.fixture
+def weights(tiny_clip_weights: Path, write_vocabulary: Callable[[Path], Path], offline_caches: Path) -> Path:
+    write_vocabulary(tiny_clip_weights / "clip-vit-base-patch32")
+    return tiny_clip_weights
+
+
+def test_loads_through_the_weights_machinery_and_embeds_text_and_images(weights: Path) -> None:
+    assert (weights / "clip-vit-base-patch32" / "model.safetensors").is_file()
+    model = load_clip_vit_b32(weights)
+    tokenizer = load_clip_tokenizer(weights)
+    assert model.embed_dim == PROJECTION and not model.training
+    assert all(not parameter.requires_grad for parameter in model.parameters())
+    text = model.encode_text(tokenizer(["a cat", "a photo of a cat"]))
+    assert text.shape == (2, PROJECTION) and torch.isfinite(text).all()
+    images = model.encode_image(torch.rand(3, 3, 40, 48))  # resized to the model's 32 x 32
+    assert images.shape == (3, PROJECTION)
+
+
+def test_image_gradients_flow_to_the_pixels(weights: Path) -> None:
+    model = load_clip_vit_b32(weights)
+    images = torch.rand(1, 3, 32, 32, requires_grad=True)
+    model.encode_image(images).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_encode_prompt_with_the_vit_gives_a_unit_vector(weights: Path) -> None:
+    embedding = encode_prompt("a cat", load_clip_vit_b32(weights), load_clip_tokenizer(weights))
+    assert embedding.shape == (PROJECTION,)
+    torch.testing.assert_close(embedding.norm(), torch.tensor(1.0))
+
+
+def test_missing_weights_name_the_download_command(tmp_path: Path, offline_caches: Path) -> None:
+    with pytest.raises(WeightsMissingError) as caught:
+        load_clip_vit_b32(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "restyle weights download clip-vit-b32" in message
+    assert "model.safetensors with config.json, vocab.json, merges.txt beside it" in message
+
+
+def test_weights_without_their_config_are_not_found(
+    tmp_path: Path, offline_caches: Path, write_vocabulary: Callable[[Path], Path]
+) -> None:
+    folder = write_vocabulary(tmp_path / "clip-vit-base-patch32")
+    (folder / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(WeightsMissingError, match="restyle weights download clip-vit-b32"):
+        load_clip_vit_b32(tmp_path)
+
+
+def test_a_corrupt_model_file_is_a_one_line_input_error(
+    tmp_path: Path, offline_caches: Path, write_vocabulary: Callable[[Path], Path]
+) -> None:
+    folder = write_vocabulary(tmp_path / "clip-vit-base-patch32")
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(InputError) as caught:
+        ClipViTB32.from_folder(folder)
+    assert "\n" not in str(caught.value) and "not a loadable CLIP ViT-B/32 folder" in str(caught.value)
