@@ -32,8 +32,11 @@ def image_config(
     **options: Any,
 ) -> image_pipeline.ImageConfig:
     """The config :func:`stylize_image` runs with: defaults < ``preset`` < ``config_file`` < ``options``. Reads no
-    file but ``config_file``."""
+    file but ``config_file``. A ``text`` option without a preset selects the ``clipstyler`` preset (the defaults
+    are set for optimising pixels, not a U-Net)."""
     flags = {**options, **_inputs(content=content, styles=[Path(s) for s in styles], output=output)}
+    if preset is None and options.get("text") is not None:
+        preset = image_pipeline.TEXT_PRESET
     return resolve(
         image_pipeline.ImageConfig(),
         presets=image_pipeline.IMAGE_PRESETS,

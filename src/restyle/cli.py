@@ -27,7 +27,7 @@ from restyle.pipelines.config import (
     StyleConfig,
     WeightsConfig,
 )
-from restyle.pipelines.image_config import ImageConfig
+from restyle.pipelines.image_config import ClipTextConfig, ImageConfig
 from restyle.pipelines.run_files import OVERWRITE_RUN_HELP
 
 if TYPE_CHECKING:
@@ -132,6 +132,14 @@ def image_command(
     content: Path | None = typer.Argument(None, help="The photo to stylise.", show_default=False),
     style: list[Path] | None = typer.Option(None, "--style", "-s", help="Style image (repeat for several)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output image path (.png, .jpg, .webp)."),
+    text: str | None = typer.Option(
+        None, "--text", help=f"{help_of(ImageConfig, 'text')} Without --preset, the clipstyler preset applies.",
+        show_default=False,
+    ),
+    source_text: str | None = _opt(ClipTextConfig, "source", "--source-text"),
+    crops: int | None = _opt(ClipTextConfig, "crops", "--crops"),
+    crop_size: int | None = _opt(ClipTextConfig, "crop_size", "--crop-size"),
+    save_model: Path | None = _opt(ImageConfig, "save_model", "--save-model"),
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
     content_backbone: str | None = CONTENT_BACKBONE,
@@ -169,7 +177,7 @@ def image_command(
     quiet: bool = QUIET,
     print_config: bool = PRINT_CONFIG,
 ) -> None:
-    """Stylise a photo: restyle image CONTENT -s STYLE [-s STYLE ...] -o OUT."""
+    """Stylise a photo: restyle image CONTENT -s STYLE [-s STYLE ...] -o OUT, or CONTENT --text PROMPT -o OUT."""
     from restyle.api import image_config, stylize_image
     from restyle.configs import nested
 
@@ -181,6 +189,8 @@ def image_command(
         "style_blend": _numbers(style_blend, "--style-blend"), "preserve_color": preserve_color,
         "size": size, "size_pixels": size_pixels, "style_size": style_size, "style_size_pixels": style_size_pixels,
         "init": init, "save_every": save_every, "optim.optimizer": optimizer, "overwrite": overwrite,
+        "text": text, "save_model": save_model, "clip_text.source": source_text, "clip_text.crops": crops,
+        "clip_text.crop_size": crop_size,
         "style.style_taps": _names(style_layers, "--style-layers"),
         "style.style_tap_weights": _numbers(style_layer_weights, "--style-layer-weights"),
         "style.content_taps": _names(content_layers, "--content-layers"),

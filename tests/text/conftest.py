@@ -53,3 +53,23 @@ def offline_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
     return hub
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights dir holding ``clip-vit-base-patch32/`` (config.json, model.safetensors; vocabulary added by tests)."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(3)
+    config = CLIPConfig(
+        text_config={"vocab_size": 20, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": 18,
+                     "eos_token_id": 19, "pad_token_id": 19},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 48,
+                       "num_hidden_layers": 2, "num_attention_heads": 2},
+        projection_dim=16,  # test_clip_vit_b32.PROJECTION
+    )
+    root = tmp_path_factory.mktemp("weights")
+    CLIPModel(config).save_pretrained(root / "clip-vit-base-patch32")
+    return root

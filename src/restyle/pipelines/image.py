@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,21 +22,22 @@ from restyle.losses.tv import tv_loss
 from restyle.palettes import resolve_palette
 from restyle.params.pixels import PixelImage
 from restyle.pipelines.config import StyleConfig
-from restyle.pipelines.image_config import DEFAULT_SIZE, ImageConfig
-from restyle.pipelines.image_inputs import (
-    RunImages,
-    Sizing,
-    check_init,
-    init_path,
-    load_run_images,
-    sizing,
+from restyle.pipelines.image_config import ImageConfig
+from restyle.pipelines.image_files import (
+    ImageResult,
+    content_sizing,
+    output_pixels,
+    resolve_defaults,
+    sidecar_paths,
+    style_sizing,
 )
+from restyle.pipelines.image_inputs import RunImages, check_init, init_path, load_run_images
 from restyle.pipelines.image_steps import (
-    DEFAULT_LEARNING_RATES,
     PixelOptimizer,
     intermediate_path,
     intermediate_paths,
 )
+from restyle.pipelines.image_text import run_text
 from restyle.pipelines.loop import (
     MetricsLog,
     PhaseCallback,
@@ -53,18 +53,24 @@ from restyle.pipelines.loop import (
     set_learning_rate,
     write_config,
 )
-from restyle.pipelines.networks import (
-    Networks,
-    build_networks,
-    resolve_loss_defaults,
-    style_and_content_features,
-)
+from restyle.pipelines.networks import Networks, build_networks, style_and_content_features
 from restyle.pipelines.objectives import StyleObjective, content_objective
 from restyle.pipelines.preflight import check_image_output, check_memory, image_bytes
 from restyle.pipelines.registry import STYLE_OBJECTIVES, lookup
 from restyle.pipelines.run_files import locked_output, palette_file, refuse_existing_file, refuse_overlap
 
+TEXT_PRESET = "clipstyler"  # what a text run without a preset uses
 IMAGE_PRESETS: dict[str, dict] = {
+    # CLIPstyler (Kwon & Ye 2022; used by --text): a U-Net trained 200 steps, Adam 5e-4 halved every 100; content
+    # on VGG19 conv4_2 + conv5_2 (MSE, summed) at 150; TV 2e-3. Size 512 on the long side: CLIPstyler squashes to
+    # 512 x 512, we keep the aspect ratio.
+    "clipstyler": {
+        "size": 512,
+        "style": {"backbone": "vgg19", "content_backbone": "vgg19", "content_taps": ["conv4_2", "conv5_2"],
+                  "content_reduction": "sum"},
+        "weights": {"content": 150.0, "tv": 2e-3},
+        "optim": {"optimizer": "adam", "lr": 5e-4, "iters": 200, "lr_decay": 0.5, "lr_decay_every": 100},
+    },
     # Gatys et al. 2016: Gram matrices of VGG relu1_1..relu5_1, content on VGG.
     "gatys": {"style": {"method": "gram", "backbone": "vgg16"}, "optim": {"lr": 0.02, "iters": 500}},
     # The CLIP paper's VGG baseline: NNFM on VGG16 relu3_1..relu3_3, style 200 and content 1, both summed over layers.
@@ -76,47 +82,6 @@ IMAGE_PRESETS: dict[str, dict] = {
         "palette": {"source": "auto", "weight": 2000.0},
     },
 }
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    image: torch.Tensor  # [3,H,W] sRGB 0..1, on the CPU
-    output: Path
-    config_path: Path
-    metrics_path: Path
-    config: ImageConfig  # fully resolved
-    intermediates: tuple[Path, ...] = ()  # images written every ``save_every`` steps, in step order
-
-
-def sidecar_paths(output: Path) -> tuple[Path, Path]:
-    """``out.png`` -> (``out.config.toml``, ``out.metrics.jsonl``)."""
-    return output.with_suffix(".config.toml"), output.with_suffix(".metrics.jsonl")
-
-
-def content_sizing(config: ImageConfig) -> Sizing:
-    """The content's sizing rule: ``size`` or ``size_pixels`` (a ConfigError when both), else the default size."""
-    return sizing(config.size, config.size_pixels, names=("size", "size_pixels")) or Sizing(long_side=DEFAULT_SIZE)
-
-
-def style_sizing(config: ImageConfig) -> Sizing:
-    """The style images' sizing rule: ``style_size`` or ``style_size_pixels``, else the content's rule."""
-    rule = sizing(config.style_size, config.style_size_pixels, names=("style_size", "style_size_pixels"))
-    return rule or content_sizing(config)
-
-
-def resolve_defaults(config: ImageConfig) -> ImageConfig:
-    """Fill every default that depends on other choices (backbone, optimizer, sizing) with the value used."""
-    style, weights = resolve_loss_defaults(config.style, config.weights)
-    style_sizing(config)  # validates both sizing pairs
-    lr = config.optim.lr if config.optim.lr is not None else DEFAULT_LEARNING_RATES[config.optim.optimizer]
-    return dataclasses.replace(config, size=content_sizing(config).long_side, style=style, weights=weights,
-                               optim=dataclasses.replace(config.optim, lr=lr))
-
-
-def _output_pixels(config: ImageConfig) -> int:
-    """The most pixels the output can have under its sizing rule (a square for a long side)."""
-    rule = content_sizing(config)
-    return rule.pixels if rule.pixels is not None else rule.long_side**2
 
 
 def _check_tap_weights(style: StyleConfig) -> None:
@@ -147,7 +112,7 @@ def _check_inputs(config: ImageConfig, config_file: Path | None = None) -> tuple
     if config.content is None:
         raise ConfigError("no content image given")
     if not config.styles:
-        raise ConfigError("no style image given (use -s STYLE)")
+        raise ConfigError("no style image given (use -s STYLE, or --text PROMPT)")
     if config.output is None:
         raise ConfigError("no output path given (use -o OUT)")
     check_image_output(config.output, tuple(SAVE_FORMATS))
@@ -197,6 +162,10 @@ def run(
     No input (``config_file`` included) is ever written over, an existing output only with ``config.overwrite``,
     and a lock file beside the output keeps a second run of the same output out.
     """
+    if config.text is not None:
+        if config.styles:
+            raise ConfigError("--text with -s is not available yet: give either a text prompt or style images")
+        return run_text(config, on_step, config_file=config_file, on_phase=on_phase)
     _, _, output = _check_inputs(config, config_file)
     with locked_output(output.parent, f".{output.name}.lock"):
         return _run(config, on_step, on_phase)
@@ -207,7 +176,7 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
     # a permission of this invocation, not a setting of the run: the config.toml written must not carry it
     config = dataclasses.replace(resolve_defaults(config), overwrite=False)
     device = resolve_device(config.device)
-    check_memory(image_bytes(_output_pixels(config)), str(device), "this image run")
+    check_memory(image_bytes(output_pixels(config)), str(device), "this image run")
     torch.manual_seed(config.optim.seed)
 
     report(on_phase, f"loading {content_path.name} and the style image{'s' * (len(style_paths) != 1)}")
