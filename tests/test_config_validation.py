@@ -20,6 +20,7 @@ from restyle.configs import Range, apply_overrides
 from restyle.errors import ConfigError
 from restyle.io.images import save_image
 from restyle.pipelines import preflight
+from restyle.pipelines.apply_config import ApplyConfig
 from restyle.pipelines.config import RenderAssetConfig
 from restyle.pipelines.image_config import ImageConfig
 from restyle.pipelines.mesh_config import MeshConfig
@@ -46,7 +47,7 @@ def _is_numeric(cls: type, f: dataclasses.Field) -> bool:
 ALL_LEAVES = [(top, *leaf) for top in (MeshConfig, ImageConfig) for leaf in _leaves(top())]
 
 
-@pytest.mark.parametrize("config", [MeshConfig(), ImageConfig(), RenderAssetConfig()], ids=type)
+@pytest.mark.parametrize("config", [MeshConfig(), ImageConfig(), RenderAssetConfig(), ApplyConfig()], ids=type)
 def test_every_numeric_option_declares_its_range(config) -> None:
     for path, cls, f in _leaves(config):
         if _is_numeric(cls, f):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from restyle.configs import resolve
+from restyle.pipelines import apply as apply_pipeline
 from restyle.pipelines import image as image_pipeline
 from restyle.pipelines import mesh as mesh_pipeline
 from restyle.pipelines import render_asset
@@ -126,3 +127,20 @@ def render_preview(
     flags = {**options, **_inputs(mesh=mesh, output=output, turntable=turntable)}
     config = resolve(render_asset.RenderAssetConfig(), presets={}, preset=None, config_file=None, flags=flags)
     return render_asset.run(config, on_phase)
+
+
+def apply_model(
+    model: str | Path,
+    inputs: Sequence[str | Path],
+    output_dir: str | Path,
+    *,
+    on_step: StepCallback | None = None,
+    on_phase: PhaseCallback | None = None,
+    **options: Any,
+) -> apply_pipeline.ApplyResult:
+    """Run a U-Net saved by ``stylize_image(..., text=..., save_model=MODEL)`` over more images, folders (every
+    image and video directly inside, sorted) and videos; writes ``output_dir/<input stem>.<suffix>`` each.
+    Options: ``size`` (long side), ``device``, ``overwrite``. ``on_step`` is told after every image or frame."""
+    flags = {**options, **_inputs(model=Path(model), inputs=[Path(p) for p in inputs], output=Path(output_dir))}
+    config = resolve(apply_pipeline.ApplyConfig(), presets={}, preset=None, config_file=None, flags=flags)
+    return apply_pipeline.run(config, on_step=on_step, on_phase=on_phase)

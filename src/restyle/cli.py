@@ -17,6 +17,7 @@ import typer
 from restyle.cli_progress import phase_lines, progress
 from restyle.configs import help_of
 from restyle.errors import ConfigError, RestyleError
+from restyle.pipelines.apply_config import ApplyConfig
 from restyle.pipelines.config import (
     LossWeights,
     OptimConfig,
@@ -296,6 +297,27 @@ def render_command(
     options = {k: v for k, v in {"views": views, "size": size, "frames": frames}.items() if v is not None}
     result = render_preview(mesh, output, turntable=turntable, on_phase=phase_lines("restyle render"), **options)
     typer.echo(f"wrote {result.sheet}" + (f" and {result.turntable}" if result.turntable else ""))
+
+
+@app.command("apply")
+def apply_command(
+    model: Path = typer.Argument(..., help=help_of(ApplyConfig, "model")),
+    inputs: list[Path] = typer.Argument(..., help=help_of(ApplyConfig, "inputs")),
+    output: Path = typer.Option(..., "--output", "-o", help=help_of(ApplyConfig, "output")),
+    size: int | None = _opt(ApplyConfig, "size", "--size"),
+    overwrite: bool | None = typer.Option(None, "--overwrite", help=help_of(ApplyConfig, "overwrite"),
+                                          show_default=False),
+    device: str | None = DEVICE,
+    quiet: bool = QUIET,
+) -> None:
+    """Stylise more images, folders and videos with a saved U-Net: restyle apply MODEL INPUT... -o DIR."""
+    from restyle.api import apply_model
+    from restyle.configs import nested
+
+    options = nested({"size": size, "overwrite": overwrite, "device": device})
+    with progress(not quiet, "restyle apply") as (on_step, on_phase):
+        result = apply_model(model, inputs, output, on_step=on_step, on_phase=on_phase, **options)
+    typer.echo(f"wrote {len(result.outputs)} file(s) in {output}")
 
 
 @weights_app.command("list")
