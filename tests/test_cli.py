@@ -187,13 +187,14 @@ def test_image_command_bad_new_options_fail_cleanly(monkeypatch, capsys, images,
 def _refuse_to_load(monkeypatch) -> None:
     """--print-config must not touch a mesh, an image or a network: each of them now fails the test."""
     import restyle.pipelines.image as image_pipeline
+    import restyle.pipelines.image_inputs as image_inputs
     import restyle.pipelines.mesh as mesh_pipeline
 
     def refuse(*args, **kwargs):
         raise AssertionError("--print-config loaded an input or a network")
 
     for module, name in ((mesh_pipeline, "load_mesh"), (mesh_pipeline, "build_networks"),
-                         (mesh_pipeline, "load_image"), (image_pipeline, "build_networks"),
+                         (image_inputs, "load_image"), (image_pipeline, "build_networks"),
                          (image_pipeline, "load_run_images")):
         monkeypatch.setattr(module, name, refuse)
 

@@ -213,7 +213,12 @@ def mesh_command(
     mesh: Path | None = typer.Argument(None, help="The asset (OBJ+MTL, glTF, GLB, PLY).", show_default=False),
     style: list[Path] | None = typer.Option(None, "--style", "-s", help="Style image (repeat for several)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output folder."),
-    text: str | None = typer.Option(None, "--text", help="Text prompt (CLIPstyler; reserved, not available yet)."),
+    text: str | None = typer.Option(
+        None, "--text", help="Text prompt (CLIPstyler's CLIP losses on the renders): alone, or with -s for both."
+    ),
+    source_text: str | None = _opt(ClipTextConfig, "source", "--source-text"),
+    crops: int | None = _opt(ClipTextConfig, "crops", "--crops"),
+    crop_size: int | None = _opt(ClipTextConfig, "crop_size", "--crop-size"),
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
     content_backbone: str | None = CONTENT_BACKBONE,
@@ -251,7 +256,7 @@ def mesh_command(
     quiet: bool = QUIET,
     print_config: bool = PRINT_CONFIG,
 ) -> None:
-    """Stylise a 3D asset: restyle mesh MESH -s STYLE [-s STYLE ...] -o OUTDIR."""
+    """Stylise a 3D asset: restyle mesh MESH -s STYLE [-s STYLE ...] -o OUTDIR, or MESH --text PROMPT -o OUTDIR."""
     from restyle.api import mesh_config, stylize_mesh
     from restyle.configs import nested
     from restyle.pipelines.mesh import Interrupted
@@ -261,7 +266,8 @@ def mesh_command(
                         style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
-        "text": text, "unwrap": unwrap, "overwrite": overwrite,
+        "text": text, "unwrap": unwrap, "overwrite": overwrite, "clip_text.source": source_text,
+        "clip_text.crops": crops, "clip_text.crop_size": crop_size,
         "render.texture_size": texture_size, "render.render_size": render_size,
         "render.views_per_step": views_per_step, "render.background": background, "render.view_pool": view_pool,
         "views.distance": distance, "views.elevation": elevation,

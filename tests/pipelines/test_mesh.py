@@ -242,9 +242,10 @@ def test_bad_turntable_format_fails_before_any_work(box, style, tmp_path) -> Non
     assert not (tmp_path / "out").exists()
 
 
-def test_text_prompt_is_reserved(box, style, tmp_path) -> None:
-    with pytest.raises(ConfigError, match="--text"):
-        stylize_mesh(box, [style], tmp_path / "out", text="a watercolour", **TINY)
+def test_empty_text_prompt_is_refused(box, style, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="text prompt is empty"):
+        stylize_mesh(box, [style], tmp_path / "out", text="  ", **TINY)
+    assert not (tmp_path / "out").exists()
 
 
 def test_resume_with_an_incompatible_config_is_an_input_error(box, style, tmp_path) -> None:

@@ -145,6 +145,34 @@ class OptimConfig:
     log_every: int = option(1, min=1, help="Steps between entries of metrics.jsonl.")
 
 
+TextEncoderName = Literal["clip-vit-b32"]
+
+
+@dataclass
+class ClipTextConfig:
+    """CLIPstyler's text-driven loss (Kwon & Ye 2022; their published values for photos are the defaults; meshes
+    have no published values: ``restyle mesh --text`` starts from the same ones)."""
+
+    source: str = option("a Photo", help="Source text: the text direction goes from it to the prompt.")
+    crops: int = option(64, min=1, max=MAX_COUNT, help="Random crops of the output per step for the patch loss.")
+    crop_size: int = option(
+        128, min=1, max=MAX_SIDE, help="Side of the crops in pixels (at most the image's short side; larger is "
+        "reduced to it). Each is resized to the CLIP model's input size (224 for ViT-B/32)."
+    )
+    threshold: float = option(
+        0.7, min=0, max=2, help="Patch rejection: a crop whose directional loss is below it counts 0."
+    )
+    perspective: float = option(0.5, min=0, max=1, help="Probability of a random perspective warp of each crop.")
+    patch_weight: float = option(9000.0, min=0, help="Weight of the patch directional CLIP loss (CLIPstyler's "
+        "for photos; meshes have no published value).")
+    directional_weight: float = option(500.0, min=0, help="Weight of the whole-image (whole-view) directional CLIP "
+        "loss (CLIPstyler's for photos; meshes have no published value).")
+    encoder: TextEncoderName = option("clip-vit-b32", help="CLIP model for text and images: clip-vit-b32.")
+    base_channels: int = option(16, min=1, max=256, help="Channels of the U-Net's first level (doubling per level; "
+        "images only).")
+    levels: int = option(3, min=1, max=8, help="Down- (and up-) sampling levels of the U-Net (images only).")
+
+
 @dataclass
 class WeightsConfig:
     weights_dir: Path | None = option(

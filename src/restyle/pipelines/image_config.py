@@ -8,8 +8,8 @@ from typing import Literal
 
 from restyle.configs import option
 from restyle.pipelines.config import (
-    MAX_COUNT,
     MAX_SIDE,
+    ClipTextConfig,
     LossWeights,
     OptimConfig,
     PaletteConfig,
@@ -18,30 +18,10 @@ from restyle.pipelines.config import (
 )
 from restyle.pipelines.run_files import OVERWRITE_FILE_HELP
 
+__all__ = ["DEFAULT_SIZE", "ClipTextConfig", "ImageConfig", "PreserveColor"]
+
 DEFAULT_SIZE = 512
 PreserveColor = Literal["none", "luminance", "match"]
-TextEncoderName = Literal["clip-vit-b32"]
-
-
-@dataclass
-class ClipTextConfig:
-    """CLIPstyler's text-driven loss (Kwon & Ye 2022; their published values are the defaults)."""
-
-    source: str = option("a Photo", help="Source text: the text direction goes from it to the prompt.")
-    crops: int = option(64, min=1, max=MAX_COUNT, help="Random crops of the output per step for the patch loss.")
-    crop_size: int = option(
-        128, min=1, max=MAX_SIDE, help="Side of the crops in pixels (at most the image's short side; larger is "
-        "reduced to it). Each is resized to the CLIP model's input size (224 for ViT-B/32)."
-    )
-    threshold: float = option(
-        0.7, min=0, max=2, help="Patch rejection: a crop whose directional loss is below it counts 0."
-    )
-    perspective: float = option(0.5, min=0, max=1, help="Probability of a random perspective warp of each crop.")
-    patch_weight: float = option(9000.0, min=0, help="Weight of the patch directional CLIP loss.")
-    directional_weight: float = option(500.0, min=0, help="Weight of the whole-image directional CLIP loss.")
-    encoder: TextEncoderName = option("clip-vit-b32", help="CLIP model for text and images: clip-vit-b32.")
-    base_channels: int = option(16, min=1, max=256, help="Channels of the U-Net's first level (doubling per level).")
-    levels: int = option(3, min=1, max=8, help="Down- (and up-) sampling levels of the U-Net.")
 
 
 @dataclass

@@ -122,7 +122,7 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
     report(on_phase, f"loading {config.content.name}")
     content = load_sized(config.content, content_sizing(config), device, option="size")
     report(on_phase, "loading networks")
-    clip, tokenizer = _load_clip(text.encoder, config.pretrained, device)
+    clip, tokenizer = load_clip(text.encoder, config.pretrained, device)
     # only the content backbone is needed; the style backbone of the config plays no part in a text run
     nets = build_networks(dataclasses.replace(config.style, backbone=config.style.content_backbone),
                           config.pretrained, device)
@@ -153,7 +153,7 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
     return _finish(config, unet, content, output, metrics, tuple(intermediates), on_phase)
 
 
-def _load_clip(name: str, pretrained: WeightsConfig, device: torch.device) -> tuple[ClipViTB32, ClipTokenizer]:
+def load_clip(name: str, pretrained: WeightsConfig, device: torch.device) -> tuple[ClipViTB32, ClipTokenizer]:
     # The model first: when nothing is there, its missing-weights message names the download that brings both.
     clip = lookup(TEXT_ENCODERS, name, "text encoder")(pretrained.weights_dir, pretrained.download).to(device)
     return clip, load_clip_tokenizer(pretrained.weights_dir, pretrained.download)
@@ -164,13 +164,18 @@ def _targets(
     config: ImageConfig, clip: ClipViTB32, tokenizer: ClipTokenizer, content_net: torch.nn.Module,
     content: torch.Tensor,
 ) -> TextTargets:
-    prompt = encode_prompt(config.text, clip, tokenizer)
-    source = encode_prompt(config.clip_text.source, clip, tokenizer)
-    direction = text_direction(prompt, source)
-    if not bool(direction.norm() > 0):
-        raise ConfigError(f"the prompt {config.text!r} and the source text {config.clip_text.source!r} give the "
-                          "same CLIP embedding: there is no direction to follow; change one of them")
+    direction = prompt_direction(config.text, config.clip_text.source, clip, tokenizer)
     return TextTargets(direction, clip.encode_image(content), content_net(content, config.style.content_taps))
+
+
+@torch.no_grad()
+def prompt_direction(prompt: str, source: str, clip: ClipViTB32, tokenizer: ClipTokenizer) -> torch.Tensor:
+    """The unit CLIP direction ``[D]`` from the source text to the prompt; a zero one is a config error."""
+    direction = text_direction(encode_prompt(prompt, clip, tokenizer), encode_prompt(source, clip, tokenizer))
+    if not bool(direction.norm() > 0):
+        raise ConfigError(f"the prompt {prompt!r} and the source text {source!r} give the same CLIP embedding: "
+                          "there is no direction to follow; change one of them")
+    return direction
 
 
 def _loss_terms(

@@ -6,7 +6,8 @@ kept in 0..1. Each step draws a batch of fresh random views (or, with ``render.v
 rasterised once), renders them once, composites the renders over the style image (a random crop when it is larger
 than the render) for the style loss and over black for the content loss (the CLIP paper's two renders, from one
 shading pass; or both losses from one backbone pass over the style composite), and adds a colour-palette loss on
-the covered texels (those the views have read so far).
+the covered texels (those the views have read so far). ``--text`` adds CLIPstyler's text losses on the renders
+(``mesh_text``), with the style images or instead of them.
 
 Shapes: textures ``[3,Ht,Wt]``; renders ``[B,3,H,W]`` with B = ``render.views_per_step``.
 """
@@ -18,11 +19,10 @@ import random
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from restyle.backbones.base import MIN_IMAGE_SIZE
 from restyle.errors import ConfigError, DivergedError
-from restyle.io.images import load_image, resize_long_side
+from restyle.io.images import resize_long_side
 from restyle.io.meshes import load_mesh
 from restyle.io.uv_islands import mesh_island_masks
 from restyle.losses.palette import palette_loss
@@ -31,6 +31,7 @@ from restyle.palettes import resolve_palette
 from restyle.params.recolour import ColourMap, fit_colour_map
 from restyle.params.residual import ResidualTexture
 from restyle.pipelines import mesh_checkpoint
+from restyle.pipelines.image_inputs import square_style
 from restyle.pipelines.loop import (
     MetricsLog,
     PhaseCallback,
@@ -50,6 +51,7 @@ from restyle.pipelines.loop import (
 from restyle.pipelines.mesh_checkpoint import CHECKPOINT, load_resume_config
 from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfig
 from restyle.pipelines.mesh_outputs import MeshResult, input_files, output_files, write_outputs
+from restyle.pipelines.mesh_text import load_text, network_style, text_defaults
 from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage
 from restyle.pipelines.networks import (
     build_networks,
@@ -82,8 +84,7 @@ class Interrupted(KeyboardInterrupt):
 
 def resolve_defaults(config: MeshConfig) -> MeshConfig:
     """Fill every "backbone default" (None) with the value actually used."""
-    if config.text is not None:
-        raise ConfigError("--text (CLIPstyler text-driven stylisation) is not available yet; give -s STYLE")
+    config = text_defaults(config)
     refuse_image_only_options(config.optim, config.style)
     style, weights = resolve_loss_defaults(config.style, config.weights)
     if config.texture.shared_content_pass and style.content_backbone != style.backbone:
@@ -97,8 +98,9 @@ def resolve_defaults(config: MeshConfig) -> MeshConfig:
 def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
     if config.mesh is None:
         raise ConfigError("no mesh given")
-    if not config.styles:
-        raise ConfigError("no style image given (use -s STYLE)")
+    if not config.styles and config.text is None:
+        raise ConfigError("no style image given (use -s STYLE or --text PROMPT)")
+    text_defaults(config)  # the prompt's checks, before any file is written
     if config.output is None:
         raise ConfigError("no output folder given (use -o OUTDIR)")
     check_writable(config.output, folder=True)
@@ -122,20 +124,6 @@ def _background(spec: str) -> torch.Tensor | None:
     if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
         raise ConfigError(f"render.background must be 'style', 'primary' or 'R,G,B' in 0..1; got {spec!r}")
     return torch.tensor(values)
-
-
-def square_style(path: Path, size: int, device: torch.device, fit: str = "crop") -> torch.Tensor:
-    """A style image as a ``[1,3,size,size]`` square: resized to cover it and centre-cropped (``crop``), or
-    resized to it whatever its aspect ratio (``squash``, the paper's: nothing of the painting is lost)."""
-    image = load_image(path)
-    if fit == "squash":
-        return F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True,
-                             align_corners=False).to(device)
-    scale = size / min(image.shape[-2:])
-    resized = F.interpolate(image[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
-    top = (resized.shape[-2] - size) // 2
-    left = (resized.shape[-1] - size) // 2
-    return resized[..., top : top + size, left : left + size].to(device)
 
 
 def _resized(textures: list[torch.Tensor], size: int, device: torch.device) -> list[torch.Tensor]:
@@ -172,7 +160,8 @@ class MeshJob:
         report(on_phase, f"loading {len(style_paths)} style image{'s' if len(style_paths) != 1 else ''}")
         self.styles = [square_style(p, style_size, self.device, config.texture.style_fit) for p in style_paths]
         report(on_phase, "loading networks")
-        self.nets = build_networks(config.style, config.pretrained, self.device)
+        self.text = load_text(config, self.device)  # None without --text
+        self.nets = build_networks(network_style(config), config.pretrained, self.device)  # style net: not text-only
         self.config = config
         self.background = _background(config.render.background)
 
@@ -196,7 +185,8 @@ class MeshJob:
         )
         if self.palette is not None:
             self.palette = self.palette.to(self.device)
-        self.style_objective = build_style_objective(config.style, self.nets, self.styles, seed=config.optim.seed)
+        self.style_objective = build_style_objective(config.style, self.nets, self.styles, seed=config.optim.seed
+                                                     ) if self.styles else None  # no style loss with --text alone
         self.optimizer = torch.optim.Adam(self.params.parameters(), lr=config.optim.lr)
         self.style_pick = random.Random(config.optim.seed)  # which style image (and crop) is behind each view
         self.metrics = MetricsLog()
@@ -241,31 +231,35 @@ class MeshJob:
     def loss_terms(self) -> dict[str, torch.Tensor]:
         config, weights = self.config, self.config.weights
         cameras, lights, gbuffer = self.views.sample(config.render.views_per_step)
-        textures = self.textures()
-        out = self.render_batch(textures, cameras, lights, gbuffer)
+        out = self.render_batch(self.textures(), cameras, lights, gbuffer)
         self.coverage = add_seen_texels(self.coverage, self.islands, out.surface, self.wraps)
-        # Shading over black is premultiplied colour, so either composite is one multiply-add away.
-        behind = (1 - out.mask) * self.style_backgrounds(out.images.shape[0], out.images.shape[-1])
-        over_style = out.images + behind
-        if config.texture.shared_content_pass:
-            # the content loss sees the style composite too, so its reference gets the same background
-            style_features, content_features = style_and_content_features(
-                self.nets, over_style, config.style.style_taps, config.style.content_taps
-            )
-            reference_behind = behind.detach()
-        else:
-            style_features, content_features = self.nets.style(over_style, config.style.style_taps), None
-            reference_behind = torch.zeros_like(behind)
-        terms = {"style": weights.style * self.style_objective(style_features)}
+        terms, content_features, reference_behind = {}, None, torch.zeros_like(out.images)
+        if self.style_objective is not None:
+            # Shading over black is premultiplied colour, so either composite is one multiply-add away.
+            behind = (1 - out.mask) * self.style_backgrounds(out.images.shape[0], out.images.shape[-1])
+            over_style = out.images + behind
+            if config.texture.shared_content_pass:
+                # the content loss sees the style composite too, so its reference gets the same background
+                style_features, content_features = style_and_content_features(
+                    self.nets, over_style, config.style.style_taps, config.style.content_taps
+                )
+                reference_behind = behind.detach()
+            else:
+                style_features = self.nets.style(over_style, config.style.style_taps)
+            terms["style"] = weights.style * self.style_objective(style_features)
+        if weights.content or self.text is not None:
+            with torch.no_grad():  # the original asset in the same views, over black
+                originals = self.render_batch(self.originals(), cameras, lights, gbuffer).images
         if weights.content:
             with torch.no_grad():
-                reference = self.render_batch(self.originals(), cameras, lights, gbuffer).images + reference_behind
-                targets = self.nets.content(reference, config.style.content_taps)
+                targets = self.nets.content(originals + reference_behind, config.style.content_taps)
             if content_features is None:  # the paper's content render: over black
                 content_features = self.nets.content(out.images, config.style.content_taps)
             terms["content"] = weights.content * content_objective(
                 content_features, targets, reduction=config.style.content_reduction
             )
+        if self.text is not None:
+            terms.update(self.text.terms(config.clip_text, out.images, originals))
         if weights.tv:
             terms["tv"] = weights.tv * tv_loss(out.images)
         if self.palette is not None:

@@ -9,6 +9,7 @@ from typing import Literal
 from restyle.configs import option
 from restyle.errors import ConfigError
 from restyle.pipelines.config import (
+    ClipTextConfig,
     LossWeights,
     OptimConfig,
     OutputConfig,
@@ -70,7 +71,10 @@ class MeshConfig:
     mesh: Path | None = option(None, help="The asset to stylise (OBJ+MTL, glTF, GLB, PLY).")
     styles: list[Path] = option(factory=list, help="One or more style images (their features are pooled).")
     output: Path | None = option(None, help="Output folder.")
-    text: str | None = option(None, help="Text prompt instead of style images (CLIPstyler; not available yet).")
+    text: str | None = option(
+        None, help="Text prompt (CLIPstyler's directional and patch CLIP losses on the renders): alone instead of "
+        "style images, or with them for both losses together."
+    )
     unwrap: bool = option(True, help="Unwrap meshes without UVs automatically (xatlas) instead of refusing them.")
     device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
     overwrite: bool = option(False, help=OVERWRITE_RUN_HELP)
@@ -86,6 +90,9 @@ class MeshConfig:
     shading: ShadingConfig = option(factory=ShadingConfig, help="Shading model.")
     outputs: OutputConfig = option(factory=OutputConfig, help="What is written besides the asset.")
     pretrained: WeightsConfig = option(factory=WeightsConfig, help="Pretrained weight files.")
+    clip_text: ClipTextConfig = option(
+        factory=ClipTextConfig, help="Text-driven (CLIPstyler) losses, with --text; the U-Net options do not apply."
+    )
 
 
 MESH_PRESETS: dict[str, dict] = {

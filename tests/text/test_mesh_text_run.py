@@ -1,0 +1,101 @@
+"""``restyle mesh --text`` end to end (CLIPstyler's losses on mesh renders): the tiny random CLIP model of conftest,
+the weight-free patch content network, the bundled box at texture 32, renders 64, 2 views and 2 steps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restyle import cli
+from restyle.configs import load_toml
+from restyle.io.images import save_image
+from restyle.io.meshes import load_mesh
+
+FAST = ("--texture-size", "32", "--render-size", "64", "--views-per-step", "2", "--iters", "2", "--crops", "2",
+        "--crop-size", "32", "--content-backbone", "patch", "-q")
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["restyle", *map(str, args)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def weights(tiny_clip_weights: Path, write_vocabulary: Callable[[Path], Path], offline_caches: Path) -> Path:
+    write_vocabulary(tiny_clip_weights / "clip-vit-base-patch32")
+    return tiny_clip_weights
+
+
+@pytest.fixture
+def box(assets: Path) -> Path:
+    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    torch.manual_seed(3)
+    path = tmp_path / "style.png"
+    save_image(torch.rand(3, 64, 64), path)
+    return path
+
+
+def _last_metrics(out: Path) -> dict:
+    entries = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert entries[-1]["step"] == 2
+    return entries[-1]
+
+
+def _texture(path: Path) -> np.ndarray:
+    return np.asarray(load_mesh(path).slots[0].image, dtype=np.float64)
+
+
+def test_text_alone_stylises_the_box(monkeypatch, capsys, weights, box, tmp_path) -> None:
+    out = tmp_path / "out"
+    code, err = run_cli(monkeypatch, capsys, "mesh", box, "--text", "a cat", "-o", out, "--weights-dir", weights,
+                        "--lr", "0.2", *FAST)
+    assert code == 0, err
+    for name in ("config.toml", "metrics.jsonl", "before_after.png", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("*.glb"))
+    metrics = _last_metrics(out)
+    assert {"directional", "patch", "content"} <= set(metrics)
+    assert "style" not in metrics and "palette" not in metrics
+    config = load_toml(out / "config.toml")
+    assert config["text"] == "a cat" and config["palette"]["source"] == "none" and config["styles"] == []
+    assert config["clip_text"]["crops"] == 2 and config["clip_text"]["crop_size"] == 32
+    glb = next(out.glob("*.glb"))
+    assert np.abs(_texture(glb) - _texture(box)).max() > 0  # the texture moved
+
+
+def test_text_with_a_style_image_adds_both(monkeypatch, capsys, weights, box, style, tmp_path) -> None:
+    out = tmp_path / "out"
+    code, err = run_cli(monkeypatch, capsys, "mesh", box, "--text", "a cat", "-s", style, "-o", out,
+                        "--weights-dir", weights, "--backbone", "patch", *FAST)
+    assert code == 0, err
+    metrics = _last_metrics(out)
+    assert {"style", "directional", "patch", "content", "palette"} <= set(metrics)
+
+
+def test_missing_clip_weights_is_one_line(monkeypatch, capsys, offline_caches, box, tmp_path) -> None:
+    out = tmp_path / "out"
+    code, err = run_cli(monkeypatch, capsys, "mesh", box, "--text", "a cat", "-o", out,
+                        "--weights-dir", tmp_path / "empty", *FAST)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "restyle weights download clip-vit-b32" in err and "Traceback" not in err
+    assert not (out / "metrics.jsonl").exists()
+
+
+def test_no_style_and_no_text_is_refused(monkeypatch, capsys, box, tmp_path) -> None:
+    code, err = run_cli(monkeypatch, capsys, "mesh", box, "-o", tmp_path / "out", *FAST)
+    assert code == 2 and "--text PROMPT" in err
