@@ -75,3 +75,21 @@ def gltf_validator() -> Callable[[Path], dict]:
         return json.loads(completed.stdout)
 
     return validate
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``run_cli(*args) -> (exit code, stdout, stderr)`` of ``restyle *args`` run in this process."""
+    from restyle import cli
+
+    def run(*args: object) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.argv", ["restyle", *map(str, args)])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

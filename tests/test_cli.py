@@ -14,20 +14,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from restyle import cli
 from restyle.configs import load_toml
 from restyle.io.images import save_image
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["restyle", *map(str, args)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -47,46 +35,46 @@ def _assert_clean_failure(code: int, err: str, needle: str, out: Path) -> None:
     assert not out.exists() and not list(out.parent.glob(f"{out.stem}*"))
 
 
-def test_missing_content_file(monkeypatch, capsys, images, tmp_path) -> None:
+def test_missing_content_file(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     _, style = images
     out = tmp_path / "result.png"
-    code, _, err = run_cli(monkeypatch, capsys, "image", tmp_path / "missing.png", "-s", style, "-o", out, "-q")
+    code, _, err = run_cli("image", tmp_path / "missing.png", "-s", style, "-o", out, "-q")
     _assert_clean_failure(code, err, "missing.png", out)
 
 
-def test_text_file_named_png(monkeypatch, capsys, images, tmp_path) -> None:
+def test_text_file_named_png(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     content, _ = images
     fake = tmp_path / "fake.png"
     fake.write_text("hello, I am not a picture\n")
     out = tmp_path / "result.png"
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", fake, "-o", out, "-q", "-b", "patch")
+    code, _, err = run_cli("image", content, "-s", fake, "-o", out, "-q", "-b", "patch")
     _assert_clean_failure(code, err, "fake.png", out)
 
 
-def test_truncated_jpeg(monkeypatch, capsys, images, tmp_path) -> None:
+def test_truncated_jpeg(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     content, _ = images
     whole = tmp_path / "whole.jpg"
     save_image(torch.rand(3, 64, 64), whole)
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     out = tmp_path / "result.png"
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", truncated, "-o", out, "-q", "-b", "patch")
+    code, _, err = run_cli("image", content, "-s", truncated, "-o", out, "-q", "-b", "patch")
     _assert_clean_failure(code, err, "truncated.jpg", out)
 
 
-def test_unknown_backbone(monkeypatch, capsys, images, tmp_path) -> None:
+def test_unknown_backbone(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     content, style = images
     out = tmp_path / "result.png"
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", out, "-b", "alexnet", "-q")
+    code, _, err = run_cli("image", content, "-s", style, "-o", out, "-b", "alexnet", "-q")
     _assert_clean_failure(code, err, "unknown backbone 'alexnet'", out)
 
 
-def test_image_command_flags_override_config_file(monkeypatch, capsys, images, tmp_path) -> None:
+def test_image_command_flags_override_config_file(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     content, style = images
     config = tmp_path / "job.toml"
     config.write_text('size = 44\n[optim]\niters = 5\nlr = 0.5\n[style]\nbackbone = "patch"\n')
     out = tmp_path / "result.png"
-    code, stdout, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", out,
+    code, stdout, err = run_cli("image", content, "-s", style, "-o", out,
                                 "--config", config, "--iters", "2", "--preset", "nnfm-vgg", "-b", "patch", "-q")
     assert code == 0, err
     assert "wrote" in stdout
@@ -97,20 +85,20 @@ def test_image_command_flags_override_config_file(monkeypatch, capsys, images, t
     assert resolved["weights"]["style"] == 200.0  # preset nnfm-vgg, not overridden
 
 
-def test_render_command_writes_sheet_and_turntable(monkeypatch, capsys, assets, tmp_path) -> None:
+def test_render_command_writes_sheet_and_turntable(run_cli, monkeypatch, capsys, assets, tmp_path) -> None:
     sheet, turntable = tmp_path / "sheet.png", tmp_path / "spin.gif"
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
-    code, _, err = run_cli(monkeypatch, capsys, "render", box, "-o", sheet, "--views", "3", "--size", "40",
+    code, _, err = run_cli("render", box, "-o", sheet, "--views", "3", "--size", "40",
                            "--turntable", turntable, "--frames", "4")
     assert code == 0, err
     assert sheet.stat().st_size > 0 and turntable.stat().st_size > 0
 
 
-def test_mesh_command_runs_and_bad_mesh_fails_cleanly(monkeypatch, capsys, assets, images, tmp_path) -> None:
+def test_mesh_command_runs_and_bad_mesh_fails_cleanly(run_cli, monkeypatch, capsys, assets, images, tmp_path) -> None:
     _, style = images
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     out = tmp_path / "asset"
-    code, _, err = run_cli(monkeypatch, capsys, "mesh", box, "-s", style, "-o", out, "-b", "patch", "-p", "draft",
+    code, _, err = run_cli("mesh", box, "-s", style, "-o", out, "-b", "patch", "-p", "draft",
                            "--iters", "2", "--texture-size", "32", "--render-size", "48", "--distance", "2", "3",
                            "-q")
     assert code == 0, err
@@ -119,29 +107,29 @@ def test_mesh_command_runs_and_bad_mesh_fails_cleanly(monkeypatch, capsys, asset
 
     not_a_mesh = tmp_path / "notes.obj"
     not_a_mesh.write_text("this is prose, not geometry\n")
-    code, _, err = run_cli(monkeypatch, capsys, "mesh", not_a_mesh, "-s", style, "-o", tmp_path / "x", "-q")
+    code, _, err = run_cli("mesh", not_a_mesh, "-s", style, "-o", tmp_path / "x", "-q")
     assert code != 0 and len(err.strip().splitlines()) == 1 and "notes.obj" in err
     assert not (tmp_path / "x").exists()
 
 
-def test_weights_path_missing_is_one_line(monkeypatch, capsys, tmp_path) -> None:
+def test_weights_path_missing_is_one_line(run_cli, monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.delenv("RESTYLE_WEIGHTS_DIR", raising=False)
-    code, _, err = run_cli(monkeypatch, capsys, "weights", "path", "vgg16", "--weights-dir", tmp_path)
+    code, _, err = run_cli("weights", "path", "vgg16", "--weights-dir", tmp_path)
     assert code != 0 and len(err.strip().splitlines()) == 1 and "restyle weights download" in err
 
 
-def test_weights_list_shows_local_files(monkeypatch, capsys, random_weights_dir) -> None:
-    code, out, err = run_cli(monkeypatch, capsys, "weights", "list", "--weights-dir", random_weights_dir)
+def test_weights_list_shows_local_files(run_cli, monkeypatch, capsys, random_weights_dir) -> None:
+    code, out, err = run_cli("weights", "list", "--weights-dir", random_weights_dir)
     assert code == 0, err
     assert str(random_weights_dir) in out and "vgg16" in out and "clip-rn50" in out
 
 
-def test_image_command_pastiche_style_flags_reach_the_config(monkeypatch, capsys, images, tmp_path) -> None:
+def test_image_command_pastiche_style_flags_reach_the_config(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     content, style = images
     second = tmp_path / "second.png"
     save_image(torch.rand(3, 40, 36), second)
     out = tmp_path / "result.png"
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-s", second, "-o", out, "-q",
+    code, _, err = run_cli("image", content, "-s", style, "-s", second, "-o", out, "-q",
                            "-b", "patch", "--method", "gram", "--style-blend", "0.7,0.3", "--preserve-color",
                            "match", "--size-pixels", "1300", "--style-size", "36", "--init", "noise",
                            "--optimizer", "lbfgs", "--style-layers", "s0,s1", "--style-layer-weights", "2,1",
@@ -172,10 +160,11 @@ def test_image_command_pastiche_style_flags_reach_the_config(monkeypatch, capsys
         (["--save-every", "-2"], "save_every' must be >= 0"),
     ],
 )
-def test_image_command_bad_new_options_fail_cleanly(monkeypatch, capsys, images, tmp_path, flags, needle) -> None:
+def test_image_command_bad_new_options_fail_cleanly(run_cli, monkeypatch, capsys, images, tmp_path, flags,
+                                                    needle) -> None:
     content, style = images
     out = tmp_path / "result.png"
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", out, "-q", "-b", "patch",
+    code, _, err = run_cli("image", content, "-s", style, "-o", out, "-q", "-b", "patch",
                            "--iters", "2", *flags)
     assert code == 2
     _assert_clean_failure(code, err, needle, out)
@@ -199,12 +188,12 @@ def _refuse_to_load(monkeypatch) -> None:
         monkeypatch.setattr(module, name, refuse)
 
 
-def test_mesh_print_config_is_the_resolved_toml_and_reads_no_input(monkeypatch, capsys, tmp_path) -> None:
+def test_mesh_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, monkeypatch, capsys, tmp_path) -> None:
     _refuse_to_load(monkeypatch)
     config = tmp_path / "job.toml"
     config.write_text("[optim]\niters = 5\nseed = 3\n")
     missing = tmp_path / "no such mesh.obj"
-    code, stdout, err = run_cli(monkeypatch, capsys, "mesh", missing, "-s", tmp_path / "missing.png",
+    code, stdout, err = run_cli("mesh", missing, "-s", tmp_path / "missing.png",
                                 "--preset", "paper", "--config", config, "--iters", "7", "--print-config")
     assert code == 0, err
     resolved = tomllib.loads(stdout)
@@ -215,17 +204,17 @@ def test_mesh_print_config_is_the_resolved_toml_and_reads_no_input(monkeypatch, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.toml"]  # nothing written
 
 
-def test_mesh_print_config_needs_no_inputs_at_all(monkeypatch, capsys) -> None:
+def test_mesh_print_config_needs_no_inputs_at_all(run_cli, monkeypatch, capsys) -> None:
     _refuse_to_load(monkeypatch)
-    code, stdout, err = run_cli(monkeypatch, capsys, "mesh", "--preset", "paper", "--print-config")
+    code, stdout, err = run_cli("mesh", "--preset", "paper", "--print-config")
     assert code == 0, err
     resolved = tomllib.loads(stdout)
     assert "mesh" not in resolved and resolved["optim"]["iters"] == 15000
 
 
-def test_image_print_config_is_the_resolved_toml_and_reads_no_input(monkeypatch, capsys, tmp_path) -> None:
+def test_image_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, monkeypatch, capsys, tmp_path) -> None:
     _refuse_to_load(monkeypatch)
-    code, stdout, err = run_cli(monkeypatch, capsys, "image", tmp_path / "missing.jpg", "-s", tmp_path / "s.png",
+    code, stdout, err = run_cli("image", tmp_path / "missing.jpg", "-s", tmp_path / "s.png",
                                 "--preset", "gatys", "--size", "99", "--print-config")
     assert code == 0, err
     resolved = tomllib.loads(stdout)
@@ -235,22 +224,22 @@ def test_image_print_config_is_the_resolved_toml_and_reads_no_input(monkeypatch,
     assert not list(tmp_path.iterdir())
 
 
-def test_print_config_still_refuses_a_bad_option(monkeypatch, capsys) -> None:
-    code, stdout, err = run_cli(monkeypatch, capsys, "mesh", "-b", "alexnet", "--print-config")
+def test_print_config_still_refuses_a_bad_option(run_cli, monkeypatch, capsys) -> None:
+    code, stdout, err = run_cli("mesh", "-b", "alexnet", "--print-config")
     assert code != 0 and not stdout and "unknown backbone 'alexnet'" in err
 
 
-def test_image_refuses_an_existing_output_unless_overwrite(monkeypatch, capsys, images, tmp_path) -> None:
+def test_image_refuses_an_existing_output_unless_overwrite(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     content, style = images
     out = tmp_path / "o.png"
     out.write_bytes(b"the user's earlier result")
     args = ("image", content, "-s", style, "-o", out, "--size", "48", "--backbone", "patch", "--iters", "1", "-q")
-    code, _, err = run_cli(monkeypatch, capsys, *args)
+    code, _, err = run_cli(*args)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "output exists; replace it with --overwrite" in err
     assert out.read_bytes() == b"the user's earlier result"
 
-    code, _, err = run_cli(monkeypatch, capsys, *args, "--overwrite")
+    code, _, err = run_cli(*args, "--overwrite")
     assert code == 0, err
     assert out.read_bytes().startswith(b"\x89PNG")
 
@@ -259,7 +248,7 @@ def _no_unwrap(*args: object) -> None:
     raise AssertionError("restyle render must not unwrap")
 
 
-def test_render_shows_meshes_without_uvs_without_unwrapping(monkeypatch, capsys, tmp_path) -> None:
+def test_render_shows_meshes_without_uvs_without_unwrapping(run_cli, monkeypatch, capsys, tmp_path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent / "io"))
     from meshes_fixtures import uv_less_obj, vertex_colored_ply
 
@@ -269,7 +258,7 @@ def test_render_shows_meshes_without_uvs_without_unwrapping(monkeypatch, capsys,
     monkeypatch.setattr(unwrap, "_xatlas_parametrize", _no_unwrap)
     for mesh in (uv_less_obj(tmp_path), vertex_colored_ply(tmp_path)):
         sheet = tmp_path / f"{mesh.stem}.png"
-        code, _, err = run_cli(monkeypatch, capsys, "render", mesh, "-o", sheet, "--views", "2", "--size", "48")
+        code, _, err = run_cli("render", mesh, "-o", sheet, "--views", "2", "--size", "48")
         assert code == 0, err
         assert err.splitlines()[0] == f"restyle render: loading {mesh.name}…"
     spread = {name: _colour_spread(tmp_path / f"{name}.png") for name in ("tetra", "colored")}

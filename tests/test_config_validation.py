@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import typing
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from restyle import cli
 from restyle.configs import Range, apply_overrides
 from restyle.errors import ConfigError
 from restyle.io.images import save_image
@@ -110,15 +108,6 @@ def test_messages_name_sections_as_in_toml() -> None:
 # --------------------------------------------------------------------------------------------- the CLI
 
 
-def run_cli(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["restyle", *map(str, args)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -145,11 +134,11 @@ def _assert_refused(code: int, err: str, needle: str, folder: Path, before: set[
     (["--size", "0"], "'size' must be >= 1"),
     (["--palette-weight", "-1"], "[palette] weight must be >= 0"),
 ])
-def test_image_flags_out_of_range_exit_2_before_any_work(monkeypatch, capsys, images, tmp_path, flags,
+def test_image_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, capsys, images, tmp_path, flags,
                                                          needle) -> None:
     content, style = images
     before = set(tmp_path.rglob("*"))
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", tmp_path / "o.png", *flags)
+    code, _, err = run_cli("image", content, "-s", style, "-o", tmp_path / "o.png", *flags)
     _assert_refused(code, err, needle, tmp_path, before)
 
 
@@ -160,7 +149,7 @@ def test_image_flags_out_of_range_exit_2_before_any_work(monkeypatch, capsys, im
     (["--distance", "0.5", "2"], "[views] distance must be > 1"),
     (["--texture-size", "100000"], "[render] texture_size must be"),
 ])
-def test_mesh_flags_out_of_range_exit_2_before_any_work(monkeypatch, capsys, assets, images, tmp_path, flags,
+def test_mesh_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, capsys, assets, images, tmp_path, flags,
                                                         needle) -> None:
     _, style = images
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
@@ -171,17 +160,17 @@ def test_mesh_flags_out_of_range_exit_2_before_any_work(monkeypatch, capsys, ass
 
     # refused before any work: nothing is loaded, so a texture of 100000^2 is never allocated
     monkeypatch.setattr("restyle.pipelines.mesh.load_mesh", never)
-    code, _, err = run_cli(monkeypatch, capsys, "mesh", box, "-s", style, "-o", tmp_path / "run", *flags)
+    code, _, err = run_cli("mesh", box, "-s", style, "-o", tmp_path / "run", *flags)
     _assert_refused(code, err, needle, tmp_path, before)
 
 
-def test_bad_output_suffix_and_unwritable_place_are_refused_up_front(monkeypatch, capsys, images,
+def test_bad_output_suffix_and_unwritable_place_are_refused_up_front(run_cli, monkeypatch, capsys, images,
                                                                      tmp_path) -> None:
     content, style = images
     before = set(tmp_path.rglob("*"))
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", tmp_path / "o.gif")
+    code, _, err = run_cli("image", content, "-s", style, "-o", tmp_path / "o.gif")
     _assert_refused(code, err, "unsupported output format '.gif'", tmp_path, before)
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", content / "o.png")
+    code, _, err = run_cli("image", content, "-s", style, "-o", content / "o.png")
     _assert_refused(code, err, "is a file, not a folder", tmp_path, before)
 
 
@@ -193,17 +182,17 @@ def test_unwritable_folder_is_refused(monkeypatch, tmp_path) -> None:
         preflight.check_writable(tmp_path / "run", folder=True)
 
 
-def test_run_larger_than_memory_is_refused_with_estimate_and_limit(monkeypatch, capsys, assets, images,
+def test_run_larger_than_memory_is_refused_with_estimate_and_limit(run_cli, monkeypatch, capsys, assets, images,
                                                                     tmp_path) -> None:
     _, style = images
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     monkeypatch.setenv(preflight.MEMORY_LIMIT_ENV, "0.01")
     before = set(tmp_path.rglob("*"))
-    code, _, err = run_cli(monkeypatch, capsys, "mesh", box, "-s", style, "-o", tmp_path / "run",
+    code, _, err = run_cli("mesh", box, "-s", style, "-o", tmp_path / "run",
                            "--texture-size", "4096")
     _assert_refused(code, err, "GB of memory, more than the 0.0 GB available", tmp_path, before)
     content, _ = images
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", style, "-o", tmp_path / "o.png",
+    code, _, err = run_cli("image", content, "-s", style, "-o", tmp_path / "o.png",
                            "--size", "4096")
     _assert_refused(code, err, "this image run needs about", tmp_path, before)
 
@@ -221,7 +210,7 @@ def test_memory_estimate_grows_with_the_run_and_the_limit_can_be_turned_off(monk
     assert preflight.available_bytes("cpu") > 0
 
 
-def test_no_progress_bar_is_drawn_before_an_input_error(monkeypatch, capsys, images, tmp_path) -> None:
+def test_no_progress_bar_is_drawn_before_an_input_error(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     """On a terminal the bar appears at the first step, so a run refused while loading leaves no empty bar."""
     import rich.progress
 
@@ -233,6 +222,6 @@ def test_no_progress_bar_is_drawn_before_an_input_error(monkeypatch, capsys, ima
     monkeypatch.setattr(cli_progress, "_is_terminal", lambda: True)
     monkeypatch.setattr(rich.progress, "Progress", no_bar)
     content, _ = images
-    code, _, err = run_cli(monkeypatch, capsys, "image", content, "-s", tmp_path / "missing.png",
+    code, _, err = run_cli("image", content, "-s", tmp_path / "missing.png",
                            "-o", tmp_path / "o.png")
     assert code == 2 and "missing.png" in err and "Traceback" not in err

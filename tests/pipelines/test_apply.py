@@ -3,7 +3,6 @@ models and inputs are one-line errors before any work, and inputs are never over
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from restyle import cli
 from restyle.api import apply_model
 from restyle.errors import ConfigError, InputError
 from restyle.io.images import load_image, save_image
@@ -44,15 +42,6 @@ def _expected(unet: UNet, source: Path, path: Path) -> Path:
     return path
 
 
-def run_cli(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["restyle", *map(str, args)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_image_reproduces_the_network_exactly(tmp_path, unet, model) -> None:
@@ -143,28 +132,28 @@ def test_two_inputs_with_one_output_name_are_refused(tmp_path, model) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_applies_and_bad_model_is_one_line(monkeypatch, capsys, tmp_path, model) -> None:
+def test_cli_applies_and_bad_model_is_one_line(run_cli, monkeypatch, capsys, tmp_path, model) -> None:
     source = _image(tmp_path / "photo.png", 20, 20)
-    code, out, err = run_cli(monkeypatch, capsys, "apply", model, source, "-o", tmp_path / "out")
+    code, out, err = run_cli("apply", model, source, "-o", tmp_path / "out")
     assert code == 0, err
     assert (tmp_path / "out" / "photo.png").is_file() and "stylising photo.png" in err
     bad = tmp_path / "bad.pt"
     bad.write_text("not a model")
-    code, _, err = run_cli(monkeypatch, capsys, "apply", bad, source, "-o", tmp_path / "other", "-q")
+    code, _, err = run_cli("apply", bad, source, "-o", tmp_path / "other", "-q")
     assert code == 2 and err.strip().count("\n") == 0 and "bad.pt" in err
     assert not (tmp_path / "other").exists()
     torch.save({"state_dict": {}, "config": "{}"}, bad)  # loadable, but not a U-Net of this spec
-    code, _, err = run_cli(monkeypatch, capsys, "apply", bad, source, "-o", tmp_path / "other", "-q")
+    code, _, err = run_cli("apply", bad, source, "-o", tmp_path / "other", "-q")
     assert code == 2 and err.strip().count("\n") == 0
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "missing.png"])
-def test_cli_non_media_or_missing_input_is_one_line_before_any_work(monkeypatch, capsys, tmp_path, model,
+def test_cli_non_media_or_missing_input_is_one_line_before_any_work(run_cli, monkeypatch, capsys, tmp_path, model,
                                                                    name) -> None:
     good = _image(tmp_path / "good.png", 20, 20)
     if name == "notes.txt":
         (tmp_path / name).write_text("hello")
-    code, _, err = run_cli(monkeypatch, capsys, "apply", model, good, tmp_path / name, "-o", tmp_path / "out", "-q")
+    code, _, err = run_cli("apply", model, good, tmp_path / name, "-o", tmp_path / "out", "-q")
     assert code == 2 and err.strip().count("\n") == 0 and name in err
     assert not (tmp_path / "out").exists()
 
