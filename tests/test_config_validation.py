@@ -134,7 +134,7 @@ def _assert_refused(code: int, err: str, needle: str, folder: Path, before: set[
     (["--size", "0"], "'size' must be >= 1"),
     (["--palette-weight", "-1"], "[palette] weight must be >= 0"),
 ])
-def test_image_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, capsys, images, tmp_path, flags,
+def test_image_flags_out_of_range_exit_2_before_any_work(run_cli, images, tmp_path, flags,
                                                          needle) -> None:
     content, style = images
     before = set(tmp_path.rglob("*"))
@@ -149,7 +149,7 @@ def test_image_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, c
     (["--distance", "0.5", "2"], "[views] distance must be > 1"),
     (["--texture-size", "100000"], "[render] texture_size must be"),
 ])
-def test_mesh_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, capsys, assets, images, tmp_path, flags,
+def test_mesh_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, assets, images, tmp_path, flags,
                                                         needle) -> None:
     _, style = images
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
@@ -164,7 +164,7 @@ def test_mesh_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, ca
     _assert_refused(code, err, needle, tmp_path, before)
 
 
-def test_bad_output_suffix_and_unwritable_place_are_refused_up_front(run_cli, monkeypatch, capsys, images,
+def test_bad_output_suffix_and_unwritable_place_are_refused_up_front(run_cli, images,
                                                                      tmp_path) -> None:
     content, style = images
     before = set(tmp_path.rglob("*"))
@@ -182,7 +182,7 @@ def test_unwritable_folder_is_refused(monkeypatch, tmp_path) -> None:
         preflight.check_writable(tmp_path / "run", folder=True)
 
 
-def test_run_larger_than_memory_is_refused_with_estimate_and_limit(run_cli, monkeypatch, capsys, assets, images,
+def test_run_larger_than_memory_is_refused_with_estimate_and_limit(run_cli, monkeypatch, assets, images,
                                                                     tmp_path) -> None:
     _, style = images
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
@@ -210,7 +210,7 @@ def test_memory_estimate_grows_with_the_run_and_the_limit_can_be_turned_off(monk
     assert preflight.available_bytes("cpu") > 0
 
 
-def test_no_progress_bar_is_drawn_before_an_input_error(run_cli, monkeypatch, capsys, images, tmp_path) -> None:
+def test_no_progress_bar_is_drawn_before_an_input_error(run_cli, monkeypatch, images, tmp_path) -> None:
     """On a terminal the bar appears at the first step, so a run refused while loading leaves no empty bar."""
     import rich.progress
 

@@ -132,7 +132,7 @@ def test_two_inputs_with_one_output_name_are_refused(tmp_path, model) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_applies_and_bad_model_is_one_line(run_cli, monkeypatch, capsys, tmp_path, model) -> None:
+def test_cli_applies_and_bad_model_is_one_line(run_cli, tmp_path, model) -> None:
     source = _image(tmp_path / "photo.png", 20, 20)
     code, out, err = run_cli("apply", model, source, "-o", tmp_path / "out")
     assert code == 0, err
@@ -148,7 +148,7 @@ def test_cli_applies_and_bad_model_is_one_line(run_cli, monkeypatch, capsys, tmp
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "missing.png"])
-def test_cli_non_media_or_missing_input_is_one_line_before_any_work(run_cli, monkeypatch, capsys, tmp_path, model,
+def test_cli_non_media_or_missing_input_is_one_line_before_any_work(run_cli, tmp_path, model,
                                                                    name) -> None:
     good = _image(tmp_path / "good.png", 20, 20)
     if name == "notes.txt":

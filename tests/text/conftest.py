@@ -73,3 +73,10 @@ def tiny_clip_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("weights")
     CLIPModel(config).save_pretrained(root / "clip-vit-base-patch32")
     return root
+
+
+@pytest.fixture
+def weights(tiny_clip_weights: Path, write_vocabulary: Callable[[Path], Path], offline_caches: Path) -> Path:
+    """A weights folder with the tiny CLIP and its vocabulary, as `restyle weights download clip-vit-b32` lays out."""
+    write_vocabulary(tiny_clip_weights / "clip-vit-base-patch32")
+    return tiny_clip_weights

@@ -4,14 +4,11 @@ content features, a 48-pixel content image and 2 steps."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
-from restyle import cli
 from restyle.configs import load_toml
 from restyle.io.images import save_image
 from restyle.params.unet import load_unet
@@ -20,20 +17,6 @@ from restyle.pipelines.image_inputs import Sizing, load_sized
 FAST = ("--size", "48", "--iters", "2", "--crops", "3", "--crop-size", "16", "-q")
 
 
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["restyle", *map(str, args)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    return code, capsys.readouterr().err
-
-
-@pytest.fixture
-def weights(tiny_clip_weights: Path, write_vocabulary: Callable[[Path], Path], offline_caches: Path) -> Path:
-    write_vocabulary(tiny_clip_weights / "clip-vit-base-patch32")
-    return tiny_clip_weights
 
 
 @pytest.fixture
@@ -43,9 +26,9 @@ def content(tmp_path: Path) -> Path:
     return path
 
 
-def test_text_run_writes_image_metrics_config_and_model(monkeypatch, capsys, weights, content, tmp_path) -> None:
+def test_text_run_writes_image_metrics_config_and_model(run_cli, weights, content, tmp_path) -> None:
     out, model = tmp_path / "out.png", tmp_path / "unet.pt"
-    code, err = run_cli(monkeypatch, capsys, "image", content, "--text", "a cat", "-o", out, "--weights-dir", weights,
+    code, _, err = run_cli("image", content, "--text", "a cat", "-o", out, "--weights-dir", weights,
                         "--save-model", model, *FAST)
     assert code == 0, err
     assert out.is_file()
@@ -81,27 +64,27 @@ def _reloaded(model: Path, content: Path) -> torch.Tensor:
         return unet(load_sized(content, Sizing(long_side=48), torch.device("cpu"), option="size"))[0]
 
 
-def test_missing_clip_weights_is_one_line(monkeypatch, capsys, offline_caches, content, tmp_path) -> None:
+def test_missing_clip_weights_is_one_line(run_cli, offline_caches, content, tmp_path) -> None:
     out = tmp_path / "out.png"
-    code, err = run_cli(monkeypatch, capsys, "image", content, "--text", "a cat", "-o", out,
+    code, _, err = run_cli("image", content, "--text", "a cat", "-o", out,
                         "--weights-dir", tmp_path / "empty", *FAST)
     assert code != 0 and len(err.strip().splitlines()) == 1, err
     assert "restyle weights download clip-vit-b32" in err and "Traceback" not in err
     assert not out.exists() and not out.with_suffix(".metrics.jsonl").exists()
 
 
-def test_text_with_style_images_is_refused(monkeypatch, capsys, content, tmp_path) -> None:
-    code, err = run_cli(monkeypatch, capsys, "image", content, "--text", "a cat", "-s", content,
+def test_text_with_style_images_is_refused(run_cli, content, tmp_path) -> None:
+    code, _, err = run_cli("image", content, "--text", "a cat", "-s", content,
                         "-o", tmp_path / "out.png", *FAST)
     assert code != 0 and len(err.strip().splitlines()) == 1
     assert "--text with -s is not available yet" in err
 
 
-def test_text_run_refuses_to_overwrite_an_input_or_an_output(monkeypatch, capsys, content, tmp_path) -> None:
-    code, err = run_cli(monkeypatch, capsys, "image", content, "--text", "a cat", "-o", tmp_path / "out.png",
+def test_text_run_refuses_to_overwrite_an_input_or_an_output(run_cli, content, tmp_path) -> None:
+    code, _, err = run_cli("image", content, "--text", "a cat", "-o", tmp_path / "out.png",
                         "--save-model", content, *FAST)
     assert code != 0 and "would overwrite an input" in err
     existing = tmp_path / "exists.png"
     existing.write_bytes(b"keep")
-    code, err = run_cli(monkeypatch, capsys, "image", content, "--text", "a cat", "-o", existing, *FAST)
+    code, _, err = run_cli("image", content, "--text", "a cat", "-o", existing, *FAST)
     assert code != 0 and "--overwrite" in err and existing.read_bytes() == b"keep"

@@ -4,15 +4,12 @@ the weight-free patch content network, the bundled box at texture 32, renders 64
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from restyle import cli
 from restyle.configs import load_toml
 from restyle.io.images import save_image
 from restyle.io.meshes import load_mesh
@@ -21,20 +18,6 @@ FAST = ("--texture-size", "32", "--render-size", "64", "--views-per-step", "2", 
         "--crop-size", "32", "--content-backbone", "patch", "-q")
 
 
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["restyle", *map(str, args)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    return code, capsys.readouterr().err
-
-
-@pytest.fixture
-def weights(tiny_clip_weights: Path, write_vocabulary: Callable[[Path], Path], offline_caches: Path) -> Path:
-    write_vocabulary(tiny_clip_weights / "clip-vit-base-patch32")
-    return tiny_clip_weights
 
 
 @pytest.fixture
@@ -60,9 +43,9 @@ def _texture(path: Path) -> np.ndarray:
     return np.asarray(load_mesh(path).slots[0].image, dtype=np.float64)
 
 
-def test_text_alone_stylises_the_box(monkeypatch, capsys, weights, box, tmp_path) -> None:
+def test_text_alone_stylises_the_box(run_cli, weights, box, tmp_path) -> None:
     out = tmp_path / "out"
-    code, err = run_cli(monkeypatch, capsys, "mesh", box, "--text", "a cat", "-o", out, "--weights-dir", weights,
+    code, _, err = run_cli("mesh", box, "--text", "a cat", "-o", out, "--weights-dir", weights,
                         "--lr", "0.2", *FAST)
     assert code == 0, err
     for name in ("config.toml", "metrics.jsonl", "before_after.png", "checkpoint.pt"):
@@ -78,24 +61,24 @@ def test_text_alone_stylises_the_box(monkeypatch, capsys, weights, box, tmp_path
     assert np.abs(_texture(glb) - _texture(box)).max() > 0  # the texture moved
 
 
-def test_text_with_a_style_image_adds_both(monkeypatch, capsys, weights, box, style, tmp_path) -> None:
+def test_text_with_a_style_image_adds_both(run_cli, weights, box, style, tmp_path) -> None:
     out = tmp_path / "out"
-    code, err = run_cli(monkeypatch, capsys, "mesh", box, "--text", "a cat", "-s", style, "-o", out,
+    code, _, err = run_cli("mesh", box, "--text", "a cat", "-s", style, "-o", out,
                         "--weights-dir", weights, "--backbone", "patch", *FAST)
     assert code == 0, err
     metrics = _last_metrics(out)
     assert {"style", "directional", "patch", "content", "palette"} <= set(metrics)
 
 
-def test_missing_clip_weights_is_one_line(monkeypatch, capsys, offline_caches, box, tmp_path) -> None:
+def test_missing_clip_weights_is_one_line(run_cli, offline_caches, box, tmp_path) -> None:
     out = tmp_path / "out"
-    code, err = run_cli(monkeypatch, capsys, "mesh", box, "--text", "a cat", "-o", out,
+    code, _, err = run_cli("mesh", box, "--text", "a cat", "-o", out,
                         "--weights-dir", tmp_path / "empty", *FAST)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "restyle weights download clip-vit-b32" in err and "Traceback" not in err
     assert not (out / "metrics.jsonl").exists()
 
 
-def test_no_style_and_no_text_is_refused(monkeypatch, capsys, box, tmp_path) -> None:
-    code, err = run_cli(monkeypatch, capsys, "mesh", box, "-o", tmp_path / "out", *FAST)
+def test_no_style_and_no_text_is_refused(run_cli, box, tmp_path) -> None:
+    code, _, err = run_cli("mesh", box, "-o", tmp_path / "out", *FAST)
     assert code == 2 and "--text PROMPT" in err
