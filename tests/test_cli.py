@@ -224,6 +224,16 @@ def test_image_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, mon
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("command", ["mesh", "image"])
+def test_text_loss_weights_are_flags_of_both_commands(run_cli, monkeypatch, command) -> None:
+    _refuse_to_load(monkeypatch)
+    code, stdout, err = run_cli(command, "--text", "stained glass", "--patch-weight", "120",
+                                "--directional-weight", "7", "--print-config")
+    assert code == 0, err
+    resolved = tomllib.loads(stdout)["clip_text"]
+    assert (resolved["patch_weight"], resolved["directional_weight"]) == (120.0, 7.0)
+
+
 def test_print_config_still_refuses_a_bad_option(run_cli, capsys) -> None:
     code, stdout, err = run_cli("mesh", "-b", "alexnet", "--print-config")
     assert code != 0 and not stdout and "unknown backbone 'alexnet'" in err

@@ -84,6 +84,8 @@ SMOOTHING = _opt(StyleConfig, "smoothing", "--smoothing")
 STYLE_WEIGHT = _opt(LossWeights, "style", "--style-weight")
 CONTENT_WEIGHT = _opt(LossWeights, "content", "--content-weight")
 TV_WEIGHT = _opt(LossWeights, "tv", "--tv-weight")
+PATCH_WEIGHT = _opt(ClipTextConfig, "patch_weight", "--patch-weight")
+DIRECTIONAL_WEIGHT = _opt(ClipTextConfig, "directional_weight", "--directional-weight")
 PALETTE = _opt(PaletteConfig, "source", "--palette")
 PALETTE_COLORS = _opt(PaletteConfig, "colors", "--palette-colors")
 PALETTE_WEIGHT = _opt(PaletteConfig, "weight", "--palette-weight")
@@ -140,6 +142,8 @@ def image_command(
     source_text: str | None = _opt(ClipTextConfig, "source", "--source-text"),
     crops: int | None = _opt(ClipTextConfig, "crops", "--crops"),
     crop_size: int | None = _opt(ClipTextConfig, "crop_size", "--crop-size"),
+    patch_weight: float | None = PATCH_WEIGHT,
+    directional_weight: float | None = DIRECTIONAL_WEIGHT,
     save_model: Path | None = _opt(ImageConfig, "save_model", "--save-model"),
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
@@ -191,7 +195,8 @@ def image_command(
         "size": size, "size_pixels": size_pixels, "style_size": style_size, "style_size_pixels": style_size_pixels,
         "init": init, "save_every": save_every, "optim.optimizer": optimizer, "overwrite": overwrite,
         "text": text, "save_model": save_model, "clip_text.source": source_text, "clip_text.crops": crops,
-        "clip_text.crop_size": crop_size,
+        "clip_text.crop_size": crop_size, "clip_text.patch_weight": patch_weight,
+        "clip_text.directional_weight": directional_weight,
         "style.style_taps": _names(style_layers, "--style-layers"),
         "style.style_tap_weights": _numbers(style_layer_weights, "--style-layer-weights"),
         "style.content_taps": _names(content_layers, "--content-layers"),
@@ -219,6 +224,8 @@ def mesh_command(
     source_text: str | None = _opt(ClipTextConfig, "source", "--source-text"),
     crops: int | None = _opt(ClipTextConfig, "crops", "--crops"),
     crop_size: int | None = _opt(ClipTextConfig, "crop_size", "--crop-size"),
+    patch_weight: float | None = PATCH_WEIGHT,
+    directional_weight: float | None = DIRECTIONAL_WEIGHT,
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
     content_backbone: str | None = CONTENT_BACKBONE,
@@ -267,7 +274,8 @@ def mesh_command(
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
         "text": text, "unwrap": unwrap, "overwrite": overwrite, "clip_text.source": source_text,
-        "clip_text.crops": crops, "clip_text.crop_size": crop_size,
+        "clip_text.crops": crops, "clip_text.crop_size": crop_size, "clip_text.patch_weight": patch_weight,
+        "clip_text.directional_weight": directional_weight,
         "render.texture_size": texture_size, "render.render_size": render_size,
         "render.views_per_step": views_per_step, "render.background": background, "render.view_pool": view_pool,
         "views.distance": distance, "views.elevation": elevation,
