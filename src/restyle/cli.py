@@ -10,29 +10,47 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
+from restyle.cli_options import (
+    BACKBONE,
+    CONFIG,
+    CONTENT_BACKBONE,
+    CONTENT_WEIGHT,
+    DEVICE,
+    DIRECTIONAL_WEIGHT,
+    DOWNLOAD,
+    ITERS,
+    LR,
+    METHOD,
+    OVERWRITE_IMAGE,
+    OVERWRITE_MESH,
+    PALETTE,
+    PALETTE_COLORS,
+    PALETTE_WEIGHT,
+    PATCH_WEIGHT,
+    PRESET,
+    PRINT_CONFIG,
+    QUIET,
+    SEED,
+    SMOOTHING,
+    STYLE_WEIGHT,
+    TV_WEIGHT,
+    WEIGHTS_DIR,
+    list_opt,
+    names,
+    numbers,
+    opt,
+    print_resolved_config,
+    shared_flags,
+)
 from restyle.cli_progress import phase_lines, progress
 from restyle.configs import help_of
-from restyle.errors import ConfigError, RestyleError
+from restyle.errors import RestyleError
 from restyle.pipelines.apply_config import ApplyConfig
-from restyle.pipelines.config import (
-    LossWeights,
-    OptimConfig,
-    OutputConfig,
-    PaletteConfig,
-    RenderAssetConfig,
-    RenderConfig,
-    StyleConfig,
-    WeightsConfig,
-)
+from restyle.pipelines.config import OptimConfig, OutputConfig, RenderAssetConfig, RenderConfig, StyleConfig
 from restyle.pipelines.image_config import ClipTextConfig, ImageConfig
-from restyle.pipelines.run_files import OVERWRITE_RUN_HELP
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     add_completion=False,
@@ -44,92 +62,6 @@ weights_app = typer.Typer(no_args_is_help=True, help="List, download and locate 
 app.add_typer(weights_app, name="weights")
 
 
-def _opt(cls: type, name: str, *flags: str) -> object:
-    return typer.Option(None, *flags, help=help_of(cls, name), show_default=False)
-
-
-def _list_opt(cls: type, name: str, flag: str, metavar: str) -> object:
-    """A list-valued option given on the command line as one comma-separated value."""
-    return typer.Option(None, flag, help=f"{help_of(cls, name)} Comma-separated.", metavar=metavar,
-                        show_default=False)
-
-
-def _split(text: str, flag: str) -> list[str]:
-    items = [item.strip() for item in text.split(",")]
-    if not all(items):
-        raise ConfigError(f"{flag} takes a comma-separated list with no empty entries; got {text!r}")
-    return items
-
-
-def _names(text: str | None, flag: str) -> list[str] | None:
-    """``"relu1_1,relu2_1"`` -> ``["relu1_1", "relu2_1"]``; not given stays None."""
-    return None if text is None else _split(text, flag)
-
-
-def _numbers(text: str | None, flag: str) -> list[float] | None:
-    """``"0.7,0.3"`` -> ``[0.7, 0.3]``; not given stays None."""
-    if text is None:
-        return None
-    try:
-        return [float(item) for item in _split(text, flag)]
-    except ValueError:
-        raise ConfigError(f"{flag} takes comma-separated numbers, e.g. 0.7,0.3; got {text!r}") from None
-
-
-# Options shared by `restyle image` and `restyle mesh`, declared once.
-METHOD = _opt(StyleConfig, "method", "--method")
-BACKBONE = _opt(StyleConfig, "backbone", "--backbone", "-b")
-CONTENT_BACKBONE = _opt(StyleConfig, "content_backbone", "--content-backbone")
-SMOOTHING = _opt(StyleConfig, "smoothing", "--smoothing")
-STYLE_WEIGHT = _opt(LossWeights, "style", "--style-weight")
-CONTENT_WEIGHT = _opt(LossWeights, "content", "--content-weight")
-TV_WEIGHT = _opt(LossWeights, "tv", "--tv-weight")
-PATCH_WEIGHT = _opt(ClipTextConfig, "patch_weight", "--patch-weight")
-DIRECTIONAL_WEIGHT = _opt(ClipTextConfig, "directional_weight", "--directional-weight")
-PALETTE = _opt(PaletteConfig, "source", "--palette")
-PALETTE_COLORS = _opt(PaletteConfig, "colors", "--palette-colors")
-PALETTE_WEIGHT = _opt(PaletteConfig, "weight", "--palette-weight")
-ITERS = _opt(OptimConfig, "iters", "--iters")
-LR = _opt(OptimConfig, "lr", "--lr")
-SEED = _opt(OptimConfig, "seed", "--seed")
-WEIGHTS_DIR = typer.Option(
-    None, "--weights-dir", envvar="RESTYLE_WEIGHTS_DIR", help=help_of(WeightsConfig, "weights_dir")
-)
-DOWNLOAD = typer.Option(None, "--download/--no-download", help=help_of(WeightsConfig, "download"))
-DEVICE = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N.")
-PRESET = typer.Option(None, "--preset", "-p", help="Named preset (applied before --config and flags).")
-CONFIG = typer.Option(None, "--config", "-c", help="TOML config file (e.g. a config.toml of an earlier run).")
-QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
-OVERWRITE_MESH = typer.Option(None, "--overwrite", help=OVERWRITE_RUN_HELP, show_default=False)
-OVERWRITE_IMAGE = typer.Option(None, "--overwrite", help=help_of(ImageConfig, "overwrite"), show_default=False)
-PRINT_CONFIG = typer.Option(
-    False, "--print-config",
-    help="Print the fully resolved config (defaults < preset < --config < flags) as TOML and exit; loads no "
-    "weights, meshes or images, so inputs may be left out.",
-)
-
-
-def _shared_flags(**values: object) -> dict[str, object]:
-    """Map the shared CLI options onto dotted config paths."""
-    paths = {
-        "method": "style.method", "backbone": "style.backbone", "content_backbone": "style.content_backbone",
-        "smoothing": "style.smoothing",
-        "style_weight": "weights.style", "content_weight": "weights.content", "tv_weight": "weights.tv",
-        "palette": "palette.source", "palette_colors": "palette.colors", "palette_weight": "palette.weight",
-        "iters": "optim.iters", "lr": "optim.lr", "seed": "optim.seed",
-        "weights_dir": "pretrained.weights_dir", "download": "pretrained.download", "device": "device",
-    }
-    return {paths[name]: value for name, value in values.items()}
-
-
-def _print_config(config: object) -> None:
-    """The resolved config on stdout as TOML (what the run would write as config.toml), then exit 0."""
-    from restyle.configs import dump_toml
-
-    typer.echo(dump_toml(config), nl=False)
-    raise typer.Exit(0)
-
-
 @app.command("image")
 def image_command(
     content: Path | None = typer.Argument(None, help="The photo to stylise.", show_default=False),
@@ -139,12 +71,12 @@ def image_command(
         None, "--text", help=f"{help_of(ImageConfig, 'text')} Without --preset, the clipstyler preset applies.",
         show_default=False,
     ),
-    source_text: str | None = _opt(ClipTextConfig, "source", "--source-text"),
-    crops: int | None = _opt(ClipTextConfig, "crops", "--crops"),
-    crop_size: int | None = _opt(ClipTextConfig, "crop_size", "--crop-size"),
+    source_text: str | None = opt(ClipTextConfig, "source", "--source-text"),
+    crops: int | None = opt(ClipTextConfig, "crops", "--crops"),
+    crop_size: int | None = opt(ClipTextConfig, "crop_size", "--crop-size"),
     patch_weight: float | None = PATCH_WEIGHT,
     directional_weight: float | None = DIRECTIONAL_WEIGHT,
-    save_model: Path | None = _opt(ImageConfig, "save_model", "--save-model"),
+    save_model: Path | None = opt(ImageConfig, "save_model", "--save-model"),
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
     content_backbone: str | None = CONTENT_BACKBONE,
@@ -155,24 +87,24 @@ def image_command(
     palette: str | None = PALETTE,
     palette_colors: int | None = PALETTE_COLORS,
     palette_weight: float | None = PALETTE_WEIGHT,
-    style_blend: str | None = _list_opt(ImageConfig, "style_blend", "--style-blend", "W1,W2,..."),
-    preserve_color: str | None = _opt(ImageConfig, "preserve_color", "--preserve-color"),
-    size: int | None = _opt(ImageConfig, "size", "--size"),
-    size_pixels: int | None = _opt(ImageConfig, "size_pixels", "--size-pixels"),
-    style_size: int | None = _opt(ImageConfig, "style_size", "--style-size"),
-    style_size_pixels: int | None = _opt(ImageConfig, "style_size_pixels", "--style-size-pixels"),
-    init: str | None = _opt(ImageConfig, "init", "--init"),
-    style_layers: str | None = _list_opt(StyleConfig, "style_taps", "--style-layers", "TAP1,TAP2,..."),
-    style_layer_weights: str | None = _list_opt(StyleConfig, "style_tap_weights", "--style-layer-weights",
+    style_blend: str | None = list_opt(ImageConfig, "style_blend", "--style-blend", "W1,W2,..."),
+    preserve_color: str | None = opt(ImageConfig, "preserve_color", "--preserve-color"),
+    size: int | None = opt(ImageConfig, "size", "--size"),
+    size_pixels: int | None = opt(ImageConfig, "size_pixels", "--size-pixels"),
+    style_size: int | None = opt(ImageConfig, "style_size", "--style-size"),
+    style_size_pixels: int | None = opt(ImageConfig, "style_size_pixels", "--style-size-pixels"),
+    init: str | None = opt(ImageConfig, "init", "--init"),
+    style_layers: str | None = list_opt(StyleConfig, "style_taps", "--style-layers", "TAP1,TAP2,..."),
+    style_layer_weights: str | None = list_opt(StyleConfig, "style_tap_weights", "--style-layer-weights",
                                                 "W1,W2,..."),
-    content_layers: str | None = _list_opt(StyleConfig, "content_taps", "--content-layers", "TAP1,TAP2,..."),
-    content_layer_weights: str | None = _list_opt(StyleConfig, "content_tap_weights", "--content-layer-weights",
+    content_layers: str | None = list_opt(StyleConfig, "content_taps", "--content-layers", "TAP1,TAP2,..."),
+    content_layer_weights: str | None = list_opt(StyleConfig, "content_tap_weights", "--content-layer-weights",
                                                   "W1,W2,..."),
-    optimizer: str | None = _opt(OptimConfig, "optimizer", "--optimizer"),
+    optimizer: str | None = opt(OptimConfig, "optimizer", "--optimizer"),
     iters: int | None = ITERS,
     lr: float | None = LR,
     seed: int | None = SEED,
-    save_every: int | None = _opt(ImageConfig, "save_every", "--save-every"),
+    save_every: int | None = opt(ImageConfig, "save_every", "--save-every"),
     overwrite: bool | None = OVERWRITE_IMAGE,
     device: str | None = DEVICE,
     weights_dir: Path | None = WEIGHTS_DIR,
@@ -187,26 +119,26 @@ def image_command(
     from restyle.configs import nested
 
     flags = nested({
-        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone, smoothing=smoothing,
+        **shared_flags(method=method, backbone=backbone, content_backbone=content_backbone, smoothing=smoothing,
                         style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
-        "style_blend": _numbers(style_blend, "--style-blend"), "preserve_color": preserve_color,
+        "style_blend": numbers(style_blend, "--style-blend"), "preserve_color": preserve_color,
         "size": size, "size_pixels": size_pixels, "style_size": style_size, "style_size_pixels": style_size_pixels,
         "init": init, "save_every": save_every, "optim.optimizer": optimizer, "overwrite": overwrite,
         "text": text, "save_model": save_model, "clip_text.source": source_text, "clip_text.crops": crops,
         "clip_text.crop_size": crop_size, "clip_text.patch_weight": patch_weight,
         "clip_text.directional_weight": directional_weight,
-        "style.style_taps": _names(style_layers, "--style-layers"),
-        "style.style_tap_weights": _numbers(style_layer_weights, "--style-layer-weights"),
-        "style.content_taps": _names(content_layers, "--content-layers"),
-        "style.content_tap_weights": _numbers(content_layer_weights, "--content-layer-weights"),
+        "style.style_taps": names(style_layers, "--style-layers"),
+        "style.style_tap_weights": numbers(style_layer_weights, "--style-layer-weights"),
+        "style.content_taps": names(content_layers, "--content-layers"),
+        "style.content_tap_weights": numbers(content_layer_weights, "--content-layer-weights"),
     })
     if print_config:
         from restyle.pipelines.image import resolve_defaults
 
-        _print_config(resolve_defaults(image_config(content, style or [], output, preset=preset, config_file=config,
-                                                    **flags)))
+        print_resolved_config(resolve_defaults(
+            image_config(content, style or [], output, preset=preset, config_file=config, **flags)))
     with progress(not quiet, "restyle image") as (on_step, on_phase):
         result = stylize_image(content, style or [], output, preset=preset, config_file=config,
                                on_step=on_step, on_phase=on_phase, **flags)
@@ -221,9 +153,9 @@ def mesh_command(
     text: str | None = typer.Option(
         None, "--text", help="Text prompt (CLIPstyler's CLIP losses on the renders): alone, or with -s for both."
     ),
-    source_text: str | None = _opt(ClipTextConfig, "source", "--source-text"),
-    crops: int | None = _opt(ClipTextConfig, "crops", "--crops"),
-    crop_size: int | None = _opt(ClipTextConfig, "crop_size", "--crop-size"),
+    source_text: str | None = opt(ClipTextConfig, "source", "--source-text"),
+    crops: int | None = opt(ClipTextConfig, "crops", "--crops"),
+    crop_size: int | None = opt(ClipTextConfig, "crop_size", "--crop-size"),
     patch_weight: float | None = PATCH_WEIGHT,
     directional_weight: float | None = DIRECTIONAL_WEIGHT,
     method: str | None = METHOD,
@@ -236,11 +168,11 @@ def mesh_command(
     palette: str | None = PALETTE,
     palette_colors: int | None = PALETTE_COLORS,
     palette_weight: float | None = PALETTE_WEIGHT,
-    texture_size: int | None = _opt(RenderConfig, "texture_size", "--texture-size"),
-    render_size: int | None = _opt(RenderConfig, "render_size", "--render-size"),
-    views_per_step: int | None = _opt(RenderConfig, "views_per_step", "--views-per-step"),
-    background: str | None = _opt(RenderConfig, "background", "--background"),
-    view_pool: int | None = _opt(RenderConfig, "view_pool", "--view-pool"),
+    texture_size: int | None = opt(RenderConfig, "texture_size", "--texture-size"),
+    render_size: int | None = opt(RenderConfig, "render_size", "--render-size"),
+    views_per_step: int | None = opt(RenderConfig, "views_per_step", "--views-per-step"),
+    background: str | None = opt(RenderConfig, "background", "--background"),
+    view_pool: int | None = opt(RenderConfig, "view_pool", "--view-pool"),
     distance: tuple[float, float] | None = typer.Option(
         None, "--distance", help="Camera distance range MIN MAX in bounding radii (sets the pattern scale)."
     ),
@@ -248,7 +180,7 @@ def mesh_command(
         None, "--elevation", help="Camera elevation range MIN MAX in degrees (with views.directions = band)."
     ),
     light_power: float | None = typer.Option(None, "--light-power", help="Point-light intensity (linear)."),
-    turntable: str | None = _opt(OutputConfig, "turntable", "--turntable"),
+    turntable: str | None = opt(OutputConfig, "turntable", "--turntable"),
     iters: int | None = ITERS,
     lr: float | None = LR,
     seed: int | None = SEED,
@@ -269,7 +201,7 @@ def mesh_command(
     from restyle.pipelines.mesh import Interrupted
 
     flags = nested({
-        **_shared_flags(method=method, backbone=backbone, content_backbone=content_backbone, smoothing=smoothing,
+        **shared_flags(method=method, backbone=backbone, content_backbone=content_backbone, smoothing=smoothing,
                         style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                         palette=palette, palette_colors=palette_colors, palette_weight=palette_weight,
                         iters=iters, lr=lr, seed=seed, weights_dir=weights_dir, download=download, device=device),
@@ -284,8 +216,8 @@ def mesh_command(
     if print_config:
         from restyle.pipelines.mesh import resolve_defaults
 
-        _print_config(resolve_defaults(mesh_config(mesh, style or [], output, preset=preset, config_file=config,
-                                                   resume=resume, **flags)))
+        print_resolved_config(resolve_defaults(
+            mesh_config(mesh, style or [], output, preset=preset, config_file=config, resume=resume, **flags)))
     try:
         with progress(not quiet, "restyle mesh") as (on_step, on_phase):
             result = stylize_mesh(mesh, style or [], output, preset=preset, config_file=config, resume=resume,
@@ -300,10 +232,10 @@ def mesh_command(
 def render_command(
     mesh: Path = typer.Argument(..., help="The asset (OBJ+MTL, glTF, GLB, PLY)."),
     output: Path = typer.Option(..., "--output", "-o", help=help_of(RenderAssetConfig, "output")),
-    views: int | None = _opt(RenderAssetConfig, "views", "--views"),
-    size: int | None = _opt(RenderAssetConfig, "size", "--size"),
-    turntable: Path | None = _opt(RenderAssetConfig, "turntable", "--turntable"),
-    frames: int | None = _opt(RenderAssetConfig, "frames", "--frames"),
+    views: int | None = opt(RenderAssetConfig, "views", "--views"),
+    size: int | None = opt(RenderAssetConfig, "size", "--size"),
+    turntable: Path | None = opt(RenderAssetConfig, "turntable", "--turntable"),
+    frames: int | None = opt(RenderAssetConfig, "frames", "--frames"),
 ) -> None:
     """Contact sheet of shaded views of an asset: restyle render MESH -o SHEET.png [--turntable OUT.gif]."""
     from restyle.api import render_preview
@@ -318,7 +250,7 @@ def apply_command(
     model: Path = typer.Argument(..., help=help_of(ApplyConfig, "model")),
     inputs: list[Path] = typer.Argument(..., help=help_of(ApplyConfig, "inputs")),
     output: Path = typer.Option(..., "--output", "-o", help=help_of(ApplyConfig, "output")),
-    size: int | None = _opt(ApplyConfig, "size", "--size"),
+    size: int | None = opt(ApplyConfig, "size", "--size"),
     overwrite: bool | None = typer.Option(None, "--overwrite", help=help_of(ApplyConfig, "overwrite"),
                                           show_default=False),
     device: str | None = DEVICE,
