@@ -9,8 +9,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 import torch
+
+from restyle.backbones.weights import WEIGHTS_DIR_ENV
 
 # No hub access in tests, ever: weight loading must go through local files.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -18,6 +21,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 REPO = Path(__file__).resolve().parents[1]
+DEPTH_REPO_FOLDER = "Depth-Anything-V2-Small-hf"  # DIR/<repo name>/model.safetensors, as `hf download --local-dir`
+TINY_DEPTH_INPUT = 56  # the tiny depth network's input side: 4 patches of 14
 ASSETS = REPO / "assets"
 VALIDATOR = REPO / ".tools" / "node_modules" / "gltf-validator"
 
@@ -93,3 +98,55 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def offline_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every cache restyle looks in is an empty temporary folder, and the hub is offline."""
+    hub = tmp_path / "hf-hub"
+    hub.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
+    return hub
+
+
+def _tiny_depth_anything(**overrides: object) -> torch.nn.Module:
+    """A DepthAnythingForDepthEstimation with a 4-layer, 32-wide DINOv2 and narrow neck, random weights.
+
+    The head's last convolution is widened so the relative (ReLU) output is O(1) and varies over the image,
+    which random initialisation alone leaves near 1e-7: comparisons below would then prove nothing.
+    """
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    backbone = Dinov2Config(
+        image_size=TINY_DEPTH_INPUT, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+        mlp_ratio=2, out_indices=[1, 2, 3, 4], reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 16, 32],
+        fusion_hidden_size=16, head_hidden_size=8, **overrides,
+    )
+    torch.manual_seed(5)
+    model = DepthAnythingForDepthEstimation(config)
+    with torch.no_grad():
+        model.head.conv3.weight.normal_(0.0, 2.0)
+        model.head.conv3.bias.fill_(1.0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_depth_anything() -> Callable[..., torch.nn.Module]:
+    """``build(**config overrides)``: the tiny Depth Anything model behind ``tiny_depth_weights``."""
+    return _tiny_depth_anything
+
+
+@pytest.fixture(scope="session")
+def tiny_depth_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights dir holding ``Depth-Anything-V2-Small-hf/`` (config.json, model.safetensors)."""
+    root = tmp_path_factory.mktemp("weights")
+    _tiny_depth_anything().save_pretrained(root / DEPTH_REPO_FOLDER, safe_serialization=True)
+    return root

@@ -14,7 +14,7 @@ LAYERS = [
     ("restyle.api",),
     ("restyle.pipelines",),
     ("restyle.params", "restyle.losses", "restyle.backbones", "restyle.text", "restyle.render", "restyle.palettes",
-     "restyle.colour_transfer"),
+     "restyle.colour_transfer", "restyle.depth_masks"),
     ("restyle.io",),
     ("restyle.conventions", "restyle.configs", "restyle.errors"),
 ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from restyle.configs import resolve
+from restyle.depth_masks import split_style_spec
 from restyle.pipelines import apply as apply_pipeline
 from restyle.pipelines import image as image_pipeline
 from restyle.pipelines import mesh as mesh_pipeline
@@ -21,6 +22,16 @@ from restyle.pipelines.loop import PhaseCallback, StepCallback
 
 def _inputs(**paths: Any) -> dict[str, Any]:
     return {k: v for k, v in paths.items() if v is not None and v != []}
+
+
+def _with_style_masks(options: dict[str, Any], styles: Sequence[str | Path]) -> dict[str, Any]:
+    """``options`` with the style paths; a ``FILE@MASK`` style (e.g. ``"far.jpg@far"``) also sets one depth mask
+    per style image, ``all`` for those given without one."""
+    split = [split_style_spec(str(style)) for style in styles]
+    flags = {**options, **_inputs(styles=[Path(path) for path, _ in split])}
+    if any(mask is not None for _, mask in split):
+        flags["depth"] = {**(options.get("depth") or {}), "style_masks": [mask or "all" for _, mask in split]}
+    return flags
 
 
 def image_config(
@@ -35,7 +46,7 @@ def image_config(
     """The config :func:`stylize_image` runs with: defaults < ``preset`` < ``config_file`` < ``options``. Reads no
     file but ``config_file``. A ``text`` option without a preset selects the ``clipstyler`` preset (the defaults
     are set for optimising pixels, not a U-Net)."""
-    flags = {**options, **_inputs(content=content, styles=[Path(s) for s in styles], output=output)}
+    flags = {**_with_style_masks(options, styles), **_inputs(content=content, output=output)}
     if preset is None and options.get("text") is not None:
         preset = image_pipeline.TEXT_PRESET
     return resolve(
@@ -80,7 +91,7 @@ def mesh_config(
     if resume is not None:
         config_file = mesh_pipeline.load_resume_config(Path(resume))
         output = output or resume
-    flags = {**options, **_inputs(mesh=mesh, styles=[Path(s) for s in styles], output=output)}
+    flags = {**_with_style_masks(options, styles), **_inputs(mesh=mesh, output=output)}
     return resolve(
         mesh_pipeline.MeshConfig(),
         presets=mesh_pipeline.MESH_PRESETS,

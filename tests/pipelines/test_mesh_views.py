@@ -103,8 +103,8 @@ def test_a_step_cut_short_is_redone_exactly_on_resume(box, style, tmp_path) -> N
         cut.step()
     objective = cut.style_objective
 
-    def interrupt(features):
-        objective(features)  # the views were drawn and rendered, and their texels added to the coverage
+    def interrupt(features, out, cameras):
+        objective(features, out, cameras)  # the views were drawn and rendered, their texels added to the coverage
         raise KeyboardInterrupt
 
     cut.style_objective = interrupt

@@ -6,10 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import huggingface_hub.constants
 import pytest
-
-from restyle.backbones.weights import WEIGHTS_DIR_ENV
 
 # A tiny CLIP vocabulary: single characters, word-final pieces ("</w>"), a few merges, and the two special
 # tokens with the largest ids (as in CLIP, where the end-of-text id is the vocabulary's largest).
@@ -39,20 +36,6 @@ def write_vocabulary() -> Callable[[Path], Path]:
 @pytest.fixture
 def tiny_vocabulary(tmp_path: Path) -> Path:
     return write_tiny_vocabulary(tmp_path / "vocab")
-
-
-@pytest.fixture
-def offline_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every cache restyle looks in is an empty temporary folder, and the hub is offline."""
-    hub = tmp_path / "hf-hub"
-    hub.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(WEIGHTS_DIR_ENV, raising=False)
-    return hub
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from restyle.conventions import check_images
-from restyle.errors import ConfigError, InputError
+from restyle.errors import ConfigError, InputError, first_line
 
 MIN_IMAGE_SIZE = 32
 
@@ -127,8 +127,7 @@ def _load_raw(path: Path) -> object:
             return _load_torchscript_tensors(path)
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any failure to parse means a corrupt or foreign file
-        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: not a readable checkpoint ({reason})") from error
+        raise InputError(f"{path}: not a readable checkpoint ({first_line(error, 120)})") from error
 
 
 def _load_torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:

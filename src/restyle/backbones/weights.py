@@ -19,13 +19,15 @@ Nothing here touches the network except :func:`download_weights`.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from restyle.errors import ConfigError, WeightsMissingError
+from restyle.errors import ConfigError, InputError, WeightsMissingError, first_line
 
 WEIGHTS_DIR_ENV = "RESTYLE_WEIGHTS_DIR"
 
@@ -75,6 +77,9 @@ class WeightSource:
 #   timm's re-keyed image tower and is NOT accepted here.
 # - torchvision's .pth and OpenAI's RN50.pt are not hosted on the hub by their publishers; they are
 #   accepted when the user already has them (weights folder or the upstream tools' caches).
+# - depth-anything/Depth-Anything-V2-Small-hf: the Depth Anything authors' own transformers export of
+#   Depth Anything V2 small (Apache-2.0, 24.8M parameters; DepthAnythingForDepthEstimation, relative depth).
+#   The base and large V2 models are CC-BY-NC-4.0, hence the small one.
 # - openai/clip-vit-base-patch32: OpenAI's own transformers export of CLIP ViT-B/32 (CLIPModel weights,
 #   config.json, and the BPE vocabulary vocab.json + merges.txt shared by every OpenAI CLIP, RN50 included).
 #   "clip-tokenizer" is just the vocabulary from that repo: the RN50 text tower needs it without the ViT.
@@ -163,10 +168,22 @@ WEIGHT_SOURCES: dict[str, tuple[WeightSource, ...]] = {
             companions=("merges.txt",),
         ),
     ),
+    "depth-anything-small": (
+        WeightSource(
+            backbone="depth-anything-small",
+            filename="model.safetensors",
+            repo_id="depth-anything/Depth-Anything-V2-Small-hf",
+            format="transformers-safetensors",
+            description="Depth Anything V2 small monocular depth network (transformers) with its config",
+            companions=("config.json",),
+        ),
+    ),
 }
 
 # Names whose files feed the CLIP text side, not an image backbone: offline image backbones are no remedy.
 _TEXT_SIDE = frozenset({"clip-vit-b32", "clip-tokenizer"})
+# Depth networks: a depth map given as a file replaces them; image backbones are no remedy either.
+_DEPTH_SIDE = frozenset({"depth-anything-small"})
 
 
 @dataclass(frozen=True)
@@ -200,7 +217,8 @@ def find_checkpoint(backbone: str, weights_dir: Path | None = None, *, hub_cache
 
 
 def missing_message(backbone: str, reason: str = "") -> str:
-    """One line naming the expected files, their origins and the remedies (download, a folder, offline backbones)."""
+    """One line naming the expected files, their origins and the remedies (download, a folder, and an offline
+    backbone, dropping the text loss, or a depth file, by what the weights are for)."""
     sources = sources_for(backbone)
     files = " or ".join(_described(source) for source in sources)
     because = f" ({reason})" if reason else ""
@@ -211,15 +229,23 @@ def missing_message(backbone: str, reason: str = "") -> str:
     )
     if backbone == "clip-tokenizer":
         fetch += " (or `restyle weights download clip-vit-b32`, which fetches the same files)"
-    offline = "--backbone patch (no weights needed)" if backbone == "vgg19" else (
-        "--backbone vgg19 (real features shipped offline) or --backbone patch (no weights needed)"
-    )
-    alternative = "drop the CLIP text loss" if backbone in _TEXT_SIDE else f"use {offline}"
+    what = "depth network" if backbone in _DEPTH_SIDE else "backbone"
     return (
-        f"no pretrained weights for backbone {backbone!r}{because}: expected {files}. "
+        f"no pretrained weights for {what} {backbone!r}{because}: expected {files}. "
         f"Fix: {fetch}, or put the files in a folder and pass "
-        f"--weights-dir DIR (or set {WEIGHTS_DIR_ENV}=DIR), or {alternative}"
+        f"--weights-dir DIR (or set {WEIGHTS_DIR_ENV}=DIR), or {_way_around(backbone)}"
     )
+
+
+def _way_around(backbone: str) -> str:
+    """The remedy that needs no download: what replaces these weights' job."""
+    if backbone in _TEXT_SIDE:
+        return "drop the CLIP text loss"
+    if backbone in _DEPTH_SIDE:
+        return "give a depth map with --depth FILE, which needs no depth network"
+    if backbone == "vgg19":
+        return "use --backbone patch (no weights needed)"
+    return "use --backbone vgg19 (real features shipped offline) or --backbone patch (no weights needed)"
 
 
 def _described(source: WeightSource) -> str:
@@ -244,7 +270,8 @@ def download_weights(backbone: str) -> Path:
             hf_hub_download(repo_id=source.repo_id, filename=companion)
         return Path(hf_hub_download(repo_id=source.repo_id, filename=source.filename))
     except Exception as error:  # offline mode, DNS, HTTP and disk errors all mean "could not fetch"
-        cause = "HF_HUB_OFFLINE is set and the file is not cached" if constants.HF_HUB_OFFLINE else _first_line(error)
+        offline = "HF_HUB_OFFLINE is set and the file is not cached"
+        cause = offline if constants.HF_HUB_OFFLINE else first_line(error).split(". ")[0]
         names = ", ".join((source.filename, *source.companions))
         reason = f"download of {names} from {source.origin} failed: {cause}"
         raise WeightsMissingError(missing_message(backbone, reason)) from error
@@ -352,10 +379,23 @@ def _torch_hub_dir() -> Path:
     return Path(torch.hub.get_dir())
 
 
-def _first_line(error: BaseException) -> str:
-    """The first sentence of an error message, bounded, for a one-line report."""
-    text = str(error).strip()
-    if not text:
-        return type(error).__name__
-    sentence = text.splitlines()[0].split(". ")[0]
-    return sentence if len(sentence) <= 140 else sentence[:137] + "..."
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' logger while loading (its notes about absent optional files are noise here)."""
+    logger = logging.getLogger("transformers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def load_transformers_model(model_class: type, folder: Path, what: str) -> object:
+    """``model_class.from_pretrained(folder)`` from local files only; any failure (a missing config, corrupt
+    weights, a foreign model) is a one-line InputError naming the folder as not a loadable ``what`` folder."""
+    try:
+        with quiet_transformers():
+            return model_class.from_pretrained(str(folder), local_files_only=True)
+    except Exception as error:  # every way a folder can be unusable reads the same to the user
+        raise InputError(f"{folder}: not a loadable {what} folder ({first_line(error)})") from error

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from restyle.errors import InputError, RestyleError
+from restyle.errors import InputError, RestyleError, first_line
 from restyle.io.gltf import (
     GltfDocument,
     build_gltf_patch,
@@ -128,8 +128,7 @@ def _load_trimesh_scene(path: Path) -> trimesh.Scene:
     try:
         return trimesh.load_scene(path, process=False)
     except Exception as error:  # trimesh raises anything from KeyError to struct.error on bad files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"{path}: could not be read as a mesh ({reason})") from error
+        raise InputError(f"{path}: could not be read as a mesh ({first_line(error)})") from error
 
 
 # ----------------------------------------------------------------------------------- scene instances

@@ -16,7 +16,7 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
-from restyle.errors import ConfigError, InputError
+from restyle.errors import ConfigError, InputError, first_line
 from restyle.io.atomic import atomic_path
 from restyle.io.images import load_image, resize_long_side, save_image
 from restyle.params.unet import UNet, load_unet
@@ -134,16 +134,11 @@ def _video_reader(path: Path) -> Iterator[object]:
     try:
         reader = imageio.get_reader(path)
     except Exception as exc:  # imageio raises many types for a file it cannot read; all mean the same here
-        raise InputError(f"{path}: cannot be read as a video ({_first_line(exc)})") from None
+        raise InputError(f"{path}: cannot be read as a video ({first_line(exc)})") from None
     try:
         yield reader
     finally:
         reader.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def load_model(path: Path) -> UNet:
@@ -153,7 +148,7 @@ def load_model(path: Path) -> UNet:
         return load_unet(checkpoint)
     except Exception as exc:  # unpickling, a missing key, a wrong shape: the file is not a saved U-Net
         raise InputError(f"{path}: not a U-Net saved by restyle image --text --save-model "
-                         f"({_first_line(exc)})") from None
+                         f"({first_line(exc)})") from None
 
 
 # ------------------------------------------------------------------------------------------------ the work

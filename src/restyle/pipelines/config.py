@@ -222,3 +222,7 @@ class RenderAssetConfig:
     turntable: Path | None = option(None, help="Also write a turntable animation (.gif or .mp4).")
     frames: int = option(36, min=1, max=MAX_VIEWS, help="Frames in the turntable.")
     seed: int = option(0, min=0, max=MAX_SEED, help="Seed of the view layout.")
+    rgbd: Path | None = option(
+        None, help="Also write each view of the sheet to this folder as an RGB-D pair: view_NN.png (shaded colour) "
+        "and view_NN_depth.png (16-bit depth, its scale in the PNG), plus views.json (cameras and the scale)."
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -23,6 +23,15 @@ from restyle.palettes import resolve_palette
 from restyle.params.pixels import PixelImage
 from restyle.pipelines.config import StyleConfig
 from restyle.pipelines.image_config import ImageConfig
+from restyle.pipelines.image_depth import (
+    DepthGuide,
+    check_depth_options,
+    depth_input_files,
+    depth_loss_term,
+    prepare_depth,
+    style_groups,
+    wants_depth,
+)
 from restyle.pipelines.image_files import (
     ImageResult,
     content_sizing,
@@ -53,6 +62,7 @@ from restyle.pipelines.loop import (
     set_learning_rate,
     write_config,
 )
+from restyle.pipelines.masked_styles import MaskedStyles
 from restyle.pipelines.networks import Networks, build_networks, style_and_content_features
 from restyle.pipelines.objectives import StyleObjective, content_objective
 from restyle.pipelines.preflight import check_image_output, check_memory, image_bytes
@@ -105,7 +115,7 @@ def _inputs(config: ImageConfig, config_file: Path | None) -> list[tuple[str, Pa
     inputs = [("content image", config.content), *(("style image", p) for p in config.styles)]
     optional = [("init image", init_path(config.init)), ("palette image", palette_file(config.palette.source)),
                 ("config file", config_file)]
-    return inputs + [(role, path) for role, path in optional if path is not None]
+    return inputs + [(role, path) for role, path in optional if path is not None] + depth_input_files(config)
 
 
 def _check_inputs(config: ImageConfig, config_file: Path | None = None) -> tuple[Path, list[Path], Path]:
@@ -116,7 +126,8 @@ def _check_inputs(config: ImageConfig, config_file: Path | None = None) -> tuple
     if config.output is None:
         raise ConfigError("no output path given (use -o OUT)")
     check_image_output(config.output, tuple(SAVE_FORMATS))
-    _require_existing([config.content, *config.styles])
+    check_depth_options(config)
+    _require_existing([config.content, *config.styles, *(path for _, path in depth_input_files(config))])
     check_init(config.init)
     check_weights("style_blend", config.style_blend, len(config.styles), "style images")
     _check_tap_weights(config.style)
@@ -165,6 +176,8 @@ def run(
     if config.text is not None:
         if config.styles:
             raise ConfigError("--text with -s is not available yet: give either a text prompt or style images")
+        if wants_depth(config):
+            raise ConfigError("the depth options are not available with --text (CLIPstyler has no depth term)")
         return run_text(config, on_step, config_file=config_file, on_phase=on_phase)
     _, _, output = _check_inputs(config, config_file)
     with locked_output(output.parent, f".{output.name}.lock"):
@@ -190,7 +203,8 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
     palette = resolve_palette(config.palette.source, [s[0] for s in images.styles], k=config.palette.colors,
                               seed=config.optim.seed)
 
-    style_objective = build_image_style_objective(config, nets, images.styles)
+    guide = prepare_depth(config, images.target, on_phase) if wants_depth(config) else None
+    style_objective = _style_loss(config, nets, images.styles, guide)
     with torch.no_grad():
         content_targets = nets.content(images.target, config.style.content_taps)
 
@@ -204,7 +218,7 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
         lr = learning_rate(config.optim, step)
         set_learning_rate(optimizer.optimizer, lr)
         loss_terms = functools.partial(_loss_terms, config, nets, style_objective, content_targets, palette,
-                                       step=step)
+                                       guide, step=step)
         evaluation = optimizer.step(loss_terms)
         info = StepInfo(step + 1, config.optim.iters, lr, as_floats(evaluation.terms, evaluation.total))
         check_finite(info.losses, info.step)
@@ -223,6 +237,17 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
     return ImageResult(result_image, output, config_path, metrics_path, config, tuple(intermediates))
 
 
+def _style_loss(
+    config: ImageConfig, nets: Networks, styles: Sequence[torch.Tensor], guide: DepthGuide | None
+) -> Callable[[Features], torch.Tensor]:
+    """The style loss of the current image's features: one objective, or with depth masks one per mask."""
+    if guide is None or not guide.masks_style:
+        return build_image_style_objective(config, nets, styles)
+    masked = MaskedStyles.build(style_groups(config), styles,
+                                lambda group: build_image_style_objective(config, nets, group))
+    return functools.partial(masked, masks=guide.style_masks)
+
+
 def _save_intermediate(images: RunImages, image: PixelImage, output: Path, step: int) -> Path:
     path = intermediate_path(output, step)
     save_image(images.finish(image()), path)
@@ -232,9 +257,10 @@ def _save_intermediate(images: RunImages, image: PixelImage, output: Path, step:
 def _loss_terms(
     config: ImageConfig,
     nets: Networks,
-    style_objective: StyleObjective,
+    style_objective: Callable[[Features], torch.Tensor],
     content_targets: Features,
     palette: torch.Tensor | None,
+    guide: DepthGuide | None,
     current: torch.Tensor,
     step: int,
 ) -> dict[str, torch.Tensor]:
@@ -245,11 +271,13 @@ def _loss_terms(
     terms = {"style": weights.style * style_objective(style_features)}
     if weights.content:
         tap_weights = config.style.content_tap_weights
-        terms["content"] = weights.content * content_objective(content_features, content_targets,
-                                                               tap_weights=tap_weights,
-                                                               reduction=config.style.content_reduction)
+        terms["content"] = weights.content * content_objective(
+            content_features, content_targets, tap_weights=tap_weights, reduction=config.style.content_reduction,
+            gamma=None if guide is None else guide.content_gamma)
     if weights.tv:
         terms["tv"] = weights.tv * tv_loss(current)
+    if guide is not None and guide.estimator is not None:
+        terms["depth"] = config.depth.loss_weight * depth_loss_term(guide, current)
     if palette is not None:
         terms["palette"] = palette_weight(config.palette, config.optim, step) * palette_loss(current, palette)
     return terms

@@ -16,6 +16,7 @@ from restyle.pipelines.config import (
     StyleConfig,
     WeightsConfig,
 )
+from restyle.pipelines.depth_config import ImageDepthConfig
 from restyle.pipelines.run_files import OVERWRITE_FILE_HELP
 
 __all__ = ["DEFAULT_SIZE", "ClipTextConfig", "ImageConfig", "PreserveColor"]
@@ -84,5 +85,7 @@ class ImageConfig:
     weights: LossWeights = option(factory=LossWeights, help="Loss weights.")
     palette: PaletteConfig = option(factory=PaletteConfig, help="Colour palette loss.")
     clip_text: ClipTextConfig = option(factory=ClipTextConfig, help="Text-driven (CLIPstyler) loss and U-Net.")
+    depth: ImageDepthConfig = option(factory=ImageDepthConfig, help="Depth-aware style transfer (masks by depth, "
+                                     "styles blended by depth, the depth loss).")
     optim: OptimConfig = option(factory=OptimConfig, help="Optimiser.")
     pretrained: WeightsConfig = option(factory=WeightsConfig, help="Pretrained weight files.")

@@ -50,12 +50,12 @@ from restyle.pipelines.loop import (
 )
 from restyle.pipelines.mesh_checkpoint import CHECKPOINT, load_resume_config
 from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfig
+from restyle.pipelines.mesh_depth import MeshStyleLoss, check_mesh_depth
 from restyle.pipelines.mesh_outputs import MeshResult, input_files, output_files, write_outputs
 from restyle.pipelines.mesh_text import load_text, network_style, text_defaults
 from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage
 from restyle.pipelines.networks import (
     build_networks,
-    build_style_objective,
     resolve_loss_defaults,
     style_and_content_features,
 )
@@ -101,6 +101,7 @@ def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
     if not config.styles and config.text is None:
         raise ConfigError("no style image given (use -s STYLE or --text PROMPT)")
     text_defaults(config)  # the prompt's checks, before any file is written
+    check_mesh_depth(config)
     if config.output is None:
         raise ConfigError("no output folder given (use -o OUTDIR)")
     check_writable(config.output, folder=True)
@@ -185,8 +186,8 @@ class MeshJob:
         )
         if self.palette is not None:
             self.palette = self.palette.to(self.device)
-        self.style_objective = build_style_objective(config.style, self.nets, self.styles, seed=config.optim.seed
-                                                     ) if self.styles else None  # no style loss with --text alone
+        # no style loss with --text alone
+        self.style_objective = MeshStyleLoss(config, self.nets, self.styles) if self.styles else None
         self.optimizer = torch.optim.Adam(self.params.parameters(), lr=config.optim.lr)
         self.style_pick = random.Random(config.optim.seed)  # which style image (and crop) is behind each view
         self.metrics = MetricsLog()
@@ -246,7 +247,7 @@ class MeshJob:
                 reference_behind = behind.detach()
             else:
                 style_features = self.nets.style(over_style, config.style.style_taps)
-            terms["style"] = weights.style * self.style_objective(style_features)
+            terms["style"] = weights.style * self.style_objective(style_features, out, cameras)
         if weights.content or self.text is not None:
             with torch.no_grad():  # the original asset in the same views, over black
                 originals = self.render_batch(self.originals(), cameras, lights, gbuffer).images

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from restyle.configs import to_dict
-from restyle.errors import InputError
+from restyle.errors import InputError, first_line
 from restyle.io.atomic import atomic_path
 from restyle.pipelines.run_files import palette_file
 
@@ -108,9 +108,8 @@ def read(path: Path, device: torch.device) -> dict[str, Any]:
     try:
         content = torch.load(path, weights_only=True, map_location=device)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for a damaged file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: cannot resume, the checkpoint is damaged or not restyle's ({reason[:160]})") \
-            from None
+        raise InputError(f"{path}: cannot resume, the checkpoint is damaged or not restyle's "
+                         f"({first_line(exc, 160)})") from None
     if not isinstance(content, dict) or content.get("provenance", {}).get("format") != FORMAT:
         raise InputError(f"{path}: cannot resume, not a checkpoint of this restyle version; start anew with "
                          "--overwrite")
@@ -133,5 +132,5 @@ def resume(job: MeshJob, origin: dict[str, Any]) -> None:
     try:
         job.load_state_dict(content["state"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot resume from this checkpoint with this config ({reason})") from None
+        raise InputError(f"{path}: cannot resume from this checkpoint with this config ({first_line(exc)})") \
+            from None

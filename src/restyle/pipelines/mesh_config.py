@@ -18,6 +18,7 @@ from restyle.pipelines.config import (
     StyleConfig,
     WeightsConfig,
 )
+from restyle.pipelines.depth_config import MeshDepthConfig
 from restyle.pipelines.run_files import OVERWRITE_RUN_HELP
 from restyle.render.shading import ShadingConfig
 from restyle.render.views import ViewConfig
@@ -89,6 +90,7 @@ class MeshConfig:
     views: ViewConfig = option(factory=ViewConfig, help="Random cameras and lights.")
     shading: ShadingConfig = option(factory=ShadingConfig, help="Shading model.")
     outputs: OutputConfig = option(factory=OutputConfig, help="What is written besides the asset.")
+    depth: MeshDepthConfig = option(factory=MeshDepthConfig, help="Style by depth and view angle.")
     pretrained: WeightsConfig = option(factory=WeightsConfig, help="Pretrained weight files.")
     clip_text: ClipTextConfig = option(
         factory=ClipTextConfig, help="Text-driven (CLIPstyler) losses, with --text; the U-Net options do not apply."

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from restyle.backbones.base import Backbone, Features
-from restyle.losses.content import content_loss
+from restyle.losses.content import content_loss, scaled_content_loss
 from restyle.losses.gram import gram_loss, gram_matrix, relative_gram_loss
 from restyle.losses.nnfm import flatten_maps, nnfm_loss
 from restyle.pipelines.config import Reduction
@@ -233,8 +233,13 @@ def content_objective(
     mask: torch.Tensor | None = None,
     tap_weights: Sequence[float] | None = None,
     reduction: Reduction = "mean",
+    gamma: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The feature MSE between ``features`` and ``targets`` per tap, combined over taps by ``reduction``
-    (weighted by ``tap_weights`` when given, see ``combine_layers``)."""
-    losses = [content_loss(f, t, mask=mask) for f, t in zip(features.maps, targets.maps, strict=True)]
+    (weighted by ``tap_weights`` when given, see ``combine_layers``). ``mask`` weights which positions count;
+    ``gamma`` ``[B,1,H,W]`` scales each position's error instead (the depth-aware content loss)."""
+    if gamma is not None:
+        losses = [scaled_content_loss(f, t, gamma) for f, t in zip(features.maps, targets.maps, strict=True)]
+    else:
+        losses = [content_loss(f, t, mask=mask) for f, t in zip(features.maps, targets.maps, strict=True)]
     return combine_layers(losses, tap_weights, reduction)

@@ -79,16 +79,22 @@ def contact_sheet(
     background: Sequence[float] = (1.0, 1.0, 1.0),
 ) -> Tensor:
     """A grid ``[3, H, W]`` of ``n_views`` orbit views, ``size`` pixels square; ``seed`` turns the orbit."""
+    cameras = sheet_cameras(geometry, n_views=n_views, size=size, seed=seed)
+    views = render_views(geometry, textures, wraps, cameras, background=background)
+    return tile_views(views, background)
+
+
+def sheet_cameras(geometry: MeshGeometry, *, n_views: int = 8, size: int = 256, seed: int = 0) -> Cameras:
+    """The contact sheet's ``n_views`` orbit cameras around ``geometry``, ``size`` pixels square, looking at its
+    bounding-box centre from the framing distance; ``seed`` turns the orbit."""
     if n_views < 1:
         raise ConfigError(f"contact sheet needs at least 1 view, got {n_views}")
     start = float(torch.rand(1, generator=torch.Generator().manual_seed(seed))) * 360.0 / n_views
     elevations = [_SHEET_ELEVATIONS[i % 2] for i in range(n_views)]
-    cameras = orbit_cameras(geometry, n_views, elevations, _FRAMING_DISTANCE, _FOV, size, size, azimuth_offset=start)
-    views = render_views(geometry, textures, wraps, cameras, background=background)
-    return _tile(views, background)
+    return orbit_cameras(geometry, n_views, elevations, _FRAMING_DISTANCE, _FOV, size, size, azimuth_offset=start)
 
 
-def _tile(views: Tensor, background: Sequence[float]) -> Tensor:
+def tile_views(views: Tensor, background: Sequence[float] = (1.0, 1.0, 1.0)) -> Tensor:
     """Views ``[N, 3, h, w]`` to a near-square grid ``[3, H, W]`` filled with ``background``."""
     count, _, height, width = views.shape
     cols = math.ceil(math.sqrt(count))

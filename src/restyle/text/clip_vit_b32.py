@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from restyle.backbones.clip_rn50 import CLIP_MEAN, CLIP_STD
-from restyle.backbones.weights import load_backbone_weights
+from restyle.backbones.weights import load_backbone_weights, load_transformers_model
 from restyle.errors import InputError
-from restyle.text.tokenizer import quiet_transformers
 
 
 class ClipViTB32(nn.Module):
@@ -37,15 +36,7 @@ class ClipViTB32(nn.Module):
         """Load ``CLIPModel`` from ``folder`` without the network; InputError (one line) for an unusable folder."""
         from transformers import CLIPModel
 
-        folder = Path(folder)
-        try:
-            with quiet_transformers():
-                model = CLIPModel.from_pretrained(str(folder), local_files_only=True)
-        except Exception as error:  # a missing config, corrupt weights or a foreign model all mean "unusable"
-            text = str(error).strip()
-            reason = text.splitlines()[0][:140] if text else type(error).__name__
-            raise InputError(f"{folder}: not a loadable CLIP ViT-B/32 folder ({reason})") from error
-        return cls(model)
+        return cls(load_transformers_model(CLIPModel, Path(folder), "CLIP ViT-B/32"))
 
     @property
     def embed_dim(self) -> int:

@@ -6,15 +6,13 @@ Every OpenAI CLIP (RN50, ViT-B/32, ...) shares one vocabulary; the files come fr
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from restyle.backbones.weights import load_backbone_weights
-from restyle.errors import WeightsMissingError
+from restyle.backbones.weights import load_backbone_weights, quiet_transformers
+from restyle.errors import WeightsMissingError, first_line
 
 CONTEXT_LENGTH = 77
 START_OF_TEXT = "<|startoftext|>"
@@ -43,7 +41,7 @@ class ClipTokenizer:
             with quiet_transformers():
                 backend = CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
         except Exception as error:  # missing, empty or foreign files: all mean "no usable vocabulary here"
-            raise WeightsMissingError(_unusable(folder, _first_line(error))) from error
+            raise WeightsMissingError(_unusable(folder, first_line(error))) from error
         tokenizer = cls(backend, folder, context_length)
         tokenizer.check_round_trip()
         return tokenizer
@@ -72,7 +70,7 @@ class ClipTokenizer:
             ids = self([ROUND_TRIP_PROMPT])[0]
             decoded = self.decode(ids)
         except Exception as error:  # the tokenizers backend raises plain Exception for a broken vocabulary
-            raise WeightsMissingError(_unusable(self.folder, _first_line(error))) from error
+            raise WeightsMissingError(_unusable(self.folder, first_line(error))) from error
         if decoded.split() != words:
             raise WeightsMissingError(_unusable(self.folder, f"{ROUND_TRIP_PROMPT!r} came back as {decoded!r}"))
         # start, one token per word, end
@@ -95,21 +93,3 @@ def _unusable(folder: Path, reason: str) -> str:
         "huggingface.co/openai/clip-vit-base-patch32. Fix: run `restyle weights download clip-vit-b32`, "
         "or put both files in a folder and pass --weights-dir DIR"
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= 140 else line[:137] + "..."
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' logger while loading (its notes about absent optional files are noise here)."""
-    logger = logging.getLogger("transformers")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

@@ -1,0 +1,125 @@
+"""``restyle image`` with depth (Jamgochian, Lange, Ghiron, "3D Neural Style Transfer", CS231n): the content's depth
+from a file or a monocular network, the masks made of it for the content and style losses, and the depth loss.
+
+Shapes: the content ``[1,3,H,W]``; depth, masks and the network's estimate ``[1,1,H,W]`` at the content's size
+(the losses resize masks to each layer's grid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from restyle.backbones.depth import DepthEstimator, load_depth_estimator, normalised_depth
+from restyle.depth_masks import MaskSpec, depth_mask, load_mask_image, parse_mask
+from restyle.errors import ConfigError
+from restyle.io.depth import load_depth
+from restyle.losses.depth import depth_loss
+from restyle.pipelines.depth_config import ImageDepthConfig, check_near_far
+from restyle.pipelines.image_config import ImageConfig
+from restyle.pipelines.loop import PhaseCallback, report
+from restyle.pipelines.masked_styles import MaskGroup, mask_groups
+
+
+@dataclass(frozen=True)
+class DepthGuide:
+    """What depth adds to an image run, fixed for the whole run."""
+
+    style_masks: tuple[torch.Tensor | None, ...]  # one per mask group; None where a group is unmasked
+    content_gamma: torch.Tensor | None  # γ_c, None: the plain content loss
+    estimator: DepthEstimator | None  # φ, only with the depth loss
+    content_estimate: torch.Tensor | None  # φ(content), the depth loss's target
+
+    @property
+    def masks_style(self) -> bool:
+        return any(mask is not None for mask in self.style_masks)
+
+
+def style_groups(config: ImageConfig) -> tuple[MaskGroup, ...]:
+    return mask_groups(len(config.styles), config.depth.style_mask, config.depth.style_masks)
+
+
+def _all_specs(config: ImageConfig) -> list[MaskSpec]:
+    return [group.spec for group in style_groups(config)] + [parse_mask(config.depth.content_mask)]
+
+
+def depth_input_files(config: ImageConfig) -> list[tuple[str, Path]]:
+    """The files depth makes the run read (the depth map, mask images), with their roles for messages."""
+    files = [("depth map", config.depth.file)] if config.depth.file is not None else []
+    return files + [("mask image", spec.path) for spec in _all_specs(config) if spec.kind == "image"]
+
+
+def check_depth_options(config: ImageConfig) -> None:
+    """Conflicting or incomplete depth options, reported before anything is loaded."""
+    depth = config.depth
+    check_near_far(depth.near_far)
+    if depth.file is not None and depth.estimate:
+        raise ConfigError("give either --depth FILE or --estimate-depth, not both")
+    if any(spec.needs_depth for spec in _all_specs(config)) and depth.file is None and not depth.estimate:
+        raise ConfigError("a depth mask needs the content's depth: give --depth FILE or --estimate-depth")
+    if depth.style_masks is not None and config.style_blend is not None:
+        raise ConfigError("style_blend and per-style depth masks do not combine: each mask has its own style loss")
+
+
+def wants_depth(config: ImageConfig) -> bool:
+    """Whether the run uses depth at all (otherwise nothing here is loaded)."""
+    depth = config.depth
+    masked = any(spec.kind != "all" for spec in _all_specs(config))
+    return masked or depth.loss_weight > 0 or depth.file is not None or depth.estimate
+
+
+def prepare_depth(
+    config: ImageConfig, content: torch.Tensor, on_phase: PhaseCallback | None = None
+) -> DepthGuide:
+    """Load or estimate the content's depth and build the masks; the depth network is kept for the loss."""
+    depth_config, size = config.depth, tuple(content.shape[-2:])
+    estimator = None
+    if depth_config.estimate or depth_config.loss_weight > 0:
+        report(on_phase, f"loading the depth network {depth_config.model}")
+        estimator = load_depth_estimator(depth_config.model, config.pretrained.weights_dir,
+                                         config.pretrained.download, depth_config.model_size).to(content.device)
+    depth, valid = _content_depth(depth_config, content, estimator)
+    with torch.no_grad():
+        content_estimate = estimator(content) if depth_config.loss_weight > 0 else None
+    style_masks = tuple(_gamma(group.spec, depth, valid, size, content.device) for group in style_groups(config))
+    content_spec = parse_mask(depth_config.content_mask)
+    content_gamma = _gamma(content_spec, depth, None, size, content.device)  # holes keep their full content
+    return DepthGuide(style_masks, content_gamma, estimator if content_estimate is not None else None,
+                      content_estimate)
+
+
+def _content_depth(
+    config: ImageDepthConfig, content: torch.Tensor, estimator: DepthEstimator | None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Normalised depth ``[1,1,H,W]`` (0 near) and, with ``holes = mask``, where it is valid; Nones without depth."""
+    if config.file is not None:
+        loaded = load_depth(config.file, tuple(content.shape[-2:]), scale=config.scale, disparity=config.disparity,
+                            depth_range=config.near_far, holes="mask" if config.holes == "mask" else "fill")
+        depth, valid = loaded.depth.to(content.device), loaded.valid.to(content.device)
+        if config.holes == "far":
+            return torch.where(valid, depth, torch.ones_like(depth)), None
+        return depth, valid if config.holes == "mask" else None
+    if config.estimate and estimator is not None:
+        with torch.no_grad():
+            return normalised_depth(estimator(content)), None
+    return None, None
+
+
+def _gamma(
+    spec: MaskSpec, depth: torch.Tensor | None, valid: torch.Tensor | None, size: tuple[int, int],
+    device: torch.device,
+) -> torch.Tensor | None:
+    if spec.kind == "all":
+        return None
+    if spec.kind == "image":
+        return load_mask_image(spec.path, size, device)
+    gamma = depth_mask(spec, depth)
+    return gamma if valid is None else gamma * valid.to(gamma.dtype)
+
+
+def depth_loss_term(guide: DepthGuide, current: torch.Tensor) -> torch.Tensor:
+    """The report's depth loss of the current image against the content, through the depth network."""
+    return depth_loss(guide.estimator(current), guide.content_estimate)
+
