@@ -25,6 +25,8 @@ $(TOOLS)/node_modules/gltf-validator:
 
 test: $(STAMP) $(TOOLS)/node_modules/gltf-validator
 	$(PY) -m ruff check src tests benchmarks
+	@command -v chromium >/dev/null || [ -n "$$RESTYLE_CHROMIUM" ] || echo "make test: no Chromium found \
+	(apt-get install chromium, or RESTYLE_CHROMIUM=/path): the browser tests of restyle web will be SKIPPED"
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

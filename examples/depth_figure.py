@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from restyle.api import render_preview, stylize_image
 from restyle.io.depth import read_depth
@@ -65,14 +65,15 @@ def _depth_picture(path: Path) -> torch.Tensor:
 def _strip(panels: list[torch.Tensor], labels: list[str]) -> torch.Tensor:
     """Panels side by side on white, each with its label underneath."""
     height, width = panels[0].shape[-2:]
-    gap, caption = 8, 22
+    gap, caption = 8, 24
+    font = ImageFont.load_default(size=13)  # Pillow's bundled scalable font: the bitmap one drops spaces
     sheet = Image.new("RGB", (len(panels) * (width + gap) - gap, height + caption), "white")
     draw = ImageDraw.Draw(sheet)
     for index, (panel, label) in enumerate(zip(panels, labels, strict=True)):
         pixels = (panel.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
         left = index * (width + gap)
         sheet.paste(Image.fromarray(pixels), (left, 0))
-        draw.text((left + 4, height + 5), label, fill="black")
+        draw.text((left + 4, height + 5), label, fill="black", font=font)
     return torch.from_numpy(np.array(sheet)).permute(2, 0, 1).float() / 255
 
 

@@ -91,3 +91,35 @@ def test_mask_image_errors_name_the_file(tmp_path: Path) -> None:
     save_image(torch.zeros(3, 20, 20), tmp_path / "square.png")
     with pytest.raises(InputError, match="square.png: mask is 20×20 but the image is 20×10"):
         load_mask_image(tmp_path / "square.png", (10, 20))
+
+
+# ------------------------------------------------- a zero mask sends no style gradient, for every masked loss
+
+
+def _gradient_left_right(loss_of) -> tuple[float, float]:
+    """Largest |gradient| of ``loss_of(features)`` on the left half (masked out) and the right half of a map."""
+    features = torch.randn(1, 4, 6, 8, dtype=torch.float64, requires_grad=True)
+    loss_of(features).backward()
+    return float(features.grad[..., :4].abs().max()), float(features.grad[..., 4:].abs().max())
+
+
+def _far_right_mask() -> torch.Tensor:
+    depth = torch.zeros(1, 1, 6, 8, dtype=torch.float64)
+    depth[..., 4:] = 1.0
+    return depth_mask(parse_mask("linear:0:1"), depth)  # exactly 0 on the left (near), 1 on the right (far)
+
+
+def test_a_zero_depth_mask_sends_no_gram_gradient() -> None:
+    from restyle.losses.gram import gram_loss
+
+    target, mask = torch.randn(4, 4, dtype=torch.float64), _far_right_mask()
+    left, right = _gradient_left_right(lambda f: gram_loss(f, target, mask))
+    assert left == 0.0 and right > 0
+
+
+def test_a_zero_depth_mask_sends_no_nnfm_gradient() -> None:
+    from restyle.losses.nnfm import flatten_maps, nnfm_loss
+
+    style, weights = torch.randn(10, 4, dtype=torch.float64), _far_right_mask().flatten(1)
+    left, right = _gradient_left_right(lambda f: nnfm_loss(flatten_maps(f), style, weights=weights))
+    assert left == 0.0 and right > 0

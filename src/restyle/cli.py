@@ -9,6 +9,7 @@ terminal and a plain line every few seconds in a log or pipe.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -304,6 +305,30 @@ def apply_command(
     with progress(not quiet, "restyle apply") as (on_step, on_phase):
         result = apply_model(model, inputs, output, on_step=on_step, on_phase=on_phase, **options)
     typer.echo(f"wrote {len(result.outputs)} file(s) in {output}")
+
+
+@app.command("web")
+def web_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; another than this machine's only "
+                             "when asked (with a warning)."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    data_dir: Path = typer.Option(Path.home() / ".local" / "share" / "restyle" / "web", "--data-dir",
+                                  envvar="RESTYLE_WEB_DATA", help="Where jobs, uploads and results live."),
+    share: bool = typer.Option(False, "--share", help="Also open a public Gradio share link (off by default)."),
+) -> None:
+    """A local web app: upload an asset and styles, watch it change, turn the result around in 3D, download it."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"restyle web: warning: listening on {host}: other machines on the network can use this app",
+                   err=True)
+    from restyle.web.app import launch
+
+    _, web, url = launch(data_dir, host=host, port=port, share=share, block=False)
+    typer.echo(f"restyle web: {url} (jobs in {data_dir}; Ctrl-C to stop)")
+    try:
+        while True:  # the server runs in its own threads; Ctrl-C ends the app, running jobs write a checkpoint
+            time.sleep(3600)
+    finally:
+        web.runner.shutdown()
 
 
 WEIGHT_NAMES = ", ".join(WEIGHT_SOURCES)

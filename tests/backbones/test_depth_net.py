@@ -170,6 +170,17 @@ def test_a_metric_depth_checkpoint_is_refused(tmp_path: Path, tiny_depth_anythin
         DepthEstimator.from_folder(tmp_path / "metric")
 
 
+def test_a_depth_model_of_another_family_is_refused(tmp_path: Path) -> None:
+    """AutoModelForDepthEstimation loads any depth model; the preprocessing here is Depth Anything's."""
+    from transformers import GLPNConfig, GLPNForDepthEstimation
+
+    config = GLPNConfig(num_encoder_blocks=1, depths=[1], sr_ratios=[1], hidden_sizes=[8], patch_sizes=[3],
+                        strides=[2], num_attention_heads=[1], mlp_ratios=[1], decoder_hidden_size=8)
+    GLPNForDepthEstimation(config).save_pretrained(tmp_path / "glpn")
+    with pytest.raises(InputError, match="a glpn model; restyle's depth preprocessing is Depth Anything's"):
+        DepthEstimator.from_folder(tmp_path / "glpn")
+
+
 def test_unknown_network_lists_the_valid_ones(tmp_path: Path) -> None:
     assert set(DEPTH_ESTIMATORS) == {"depth-anything-small"}
     with pytest.raises(ConfigError, match="unknown depth network 'midas'; valid: depth-anything-small"):

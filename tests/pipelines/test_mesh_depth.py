@@ -97,3 +97,20 @@ def test_bad_mesh_depth_options_fail_in_one_line(run_cli, box, styles, tmp_path,
     code, _, err = run_cli("mesh", box, "-s", styles[0], "-o", out, "-b", "patch", "--iters", "1", "-q", *extra)
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
     assert not out.exists()
+
+
+def test_preview_every_writes_the_current_texture_while_the_run_goes(box, styles, tmp_path) -> None:
+    """outputs.preview_every: preview.png appears during the run (the web app polls it) and follows the texture."""
+    from restyle.api import stylize_mesh
+
+    out = tmp_path / "run"
+    previews: list[bytes | None] = []
+
+    def look(info) -> None:
+        path = out / "preview.png"
+        previews.append(path.read_bytes() if path.exists() else None)
+
+    options = {**SMALL, "optim": {"iters": 4}, "outputs": {"checkpoint_every": 0, "preview_every": 2}}
+    stylize_mesh(box, [styles[0]], out, on_step=look, **options)
+    assert previews[0] is None and previews[1] is not None
+    assert previews[2] == previews[1] and previews[3] != previews[1]  # rewritten at step 4, with a new texture

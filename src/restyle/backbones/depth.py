@@ -55,15 +55,19 @@ class DepthEstimator(nn.Module):
 
     @classmethod
     def from_folder(cls, folder: Path, input_size: int = DEFAULT_INPUT_SIZE) -> DepthEstimator:
-        """Load ``DepthAnythingForDepthEstimation`` from ``folder`` without the network.
+        """Load the depth model in ``folder`` (``AutoModelForDepthEstimation``) without the network.
 
-        InputError (one line, naming the folder) for a missing config, corrupt weights, a foreign model, or a
-        metric-depth checkpoint (whose output grows with distance, the opposite of what callers expect).
+        InputError (one line, naming the folder) for a missing config, corrupt weights, a model of another family
+        (the preprocessing here is Depth Anything's), or a metric-depth checkpoint (whose output grows with
+        distance, the opposite of what callers expect).
         """
-        from transformers import DepthAnythingForDepthEstimation
+        from transformers import AutoModelForDepthEstimation
 
         folder = Path(folder)
-        model = load_transformers_model(DepthAnythingForDepthEstimation, folder, "Depth Anything")
+        model = load_transformers_model(AutoModelForDepthEstimation, folder, "depth model")
+        if model.config.model_type != "depth_anything":
+            raise InputError(f"{folder}: a {model.config.model_type} model; restyle's depth preprocessing is "
+                             "Depth Anything's (model_type depth_anything)")
         kind = model.config.depth_estimation_type
         if kind != "relative":
             raise InputError(f"{folder}: a {kind} depth model; restyle needs a relative (inverse depth) one")

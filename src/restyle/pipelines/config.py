@@ -211,6 +211,10 @@ class OutputConfig:
     sheet_views: int = option(6, min=1, max=MAX_VIEWS, help="Views in the before/after contact sheet.")
     preview_size: int = option(256, min=16, max=MAX_SIDE, help="Size of each view in the contact sheet and turntable.")
     checkpoint_every: int = option(500, min=0, help="Steps between checkpoints (also written on Ctrl-C).")
+    preview_every: int = option(
+        0, min=0, help="Write preview.png, the current texture on the contact sheet's views at half preview_size, "
+        "every N steps while the run goes (0: never); restyle web shows it."
+    )
 
 
 @dataclass

@@ -51,7 +51,7 @@ from restyle.pipelines.loop import (
 from restyle.pipelines.mesh_checkpoint import CHECKPOINT, load_resume_config
 from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfig
 from restyle.pipelines.mesh_depth import MeshStyleLoss, check_mesh_depth
-from restyle.pipelines.mesh_outputs import MeshResult, input_files, output_files, write_outputs
+from restyle.pipelines.mesh_outputs import MeshResult, input_files, output_files, write_outputs, write_progress_preview
 from restyle.pipelines.mesh_text import load_text, network_style, text_defaults
 from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage
 from restyle.pipelines.networks import (
@@ -379,14 +379,16 @@ def run(
 def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallback | None = None) -> MeshResult:
     write_config(job.config, job.output / "config.toml")
     job.metrics.open(job.output / "metrics.jsonl")  # appended as the run goes
-    every = job.config.outputs.checkpoint_every
+    every, preview = job.config.outputs.checkpoint_every, job.config.outputs.preview_every
     try:
         while job.step_count < job.config.optim.iters:
             info = job.step()
-            if on_step is not None:
-                on_step(info)
             if every and job.step_count % every == 0:
                 job.save_checkpoint()
+            if preview and job.step_count % preview == 0:
+                write_progress_preview(job)
+            if on_step is not None:
+                on_step(info)
     except KeyboardInterrupt:
         job.save_checkpoint()
         raise Interrupted(job.output, job.step_count) from None

@@ -84,7 +84,7 @@ def final_textures(job: MeshJob) -> list[torch.Tensor]:
 
 
 # Written by every run whatever its settings; the rest depends on the mesh name, the slots and the turntable.
-FIXED_OUTPUTS = ("config.toml", "metrics.jsonl", "checkpoint.pt", "palette.png", "before_after.png")
+FIXED_OUTPUTS = ("config.toml", "metrics.jsonl", "checkpoint.pt", "palette.png", "before_after.png", "preview.png")
 
 
 def output_files(config: MeshConfig, out: Path, slots: int) -> tuple[list[Path], list[Path]]:
@@ -128,6 +128,18 @@ def write_outputs(job: MeshJob) -> MeshResult:
     write_config(config, out / "config.toml")
     job.metrics.write(out / "metrics.jsonl")
     return MeshResult(finals, out, glb, obj, config, job.step_count)
+
+
+@torch.no_grad()
+def write_progress_preview(job: MeshJob) -> Path:
+    """``preview.png``: the current textures on the contact sheet's views at half the preview size, to watch a run
+    as it goes (written whole or not at all, like every image)."""
+    outputs = job.config.outputs
+    textures = [texture.detach().cpu() for texture in job.textures()]
+    sheet = contact_sheet(job.geometry.to("cpu"), textures, job.wraps, n_views=outputs.sheet_views,
+                          size=max(16, outputs.preview_size // 2), seed=job.config.optim.seed)
+    save_image(sheet, job.output / "preview.png")
+    return job.output / "preview.png"
 
 
 def _write_previews(job: MeshJob, finals: list[torch.Tensor]) -> None:

@@ -1,0 +1,1 @@
+"""``restyle web``: a local Gradio app that queues and runs style-transfer jobs through :mod:`restyle.api`."""

@@ -1,0 +1,224 @@
+"""What the page's buttons do, apart from Gradio: stage uploads, start, stop and resume jobs, and describe a job for
+the page. Every user-facing failure is a :class:`restyle.errors.RestyleError` whose one-line message the page shows.
+
+Options from the form become ``restyle.api`` keyword options (the shape of the TOML config); a field left empty
+keeps the preset's or the backbone's default.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from restyle.errors import ConfigError
+from restyle.web.jobs import JobKind, JobRecord, JobRunner, JobStore
+from restyle.web.uploads import UploadLimits, stage_images, stage_mesh
+
+MESH_PRESETS = ("preview", "draft", "paper")
+# (label, value): the offline ones need no download and are what a fresh install can run
+BACKBONES = (("vgg19 (offline)", "vgg19"), ("patch (offline, no network)", "patch"), ("clip-rn50 (the paper's; "
+             "download)", "clip-rn50"), ("vgg16 (download)", "vgg16"))
+TEXTURE_SIZES = (128, 256, 512, 1024, 2048)
+
+
+@dataclass(frozen=True)
+class MeshForm:
+    """The mesh tab's fields; None (or empty) means "the default"."""
+
+    mesh_files: Sequence[Path]
+    style_files: Sequence[Path] = ()
+    prompt: str = ""
+    preset: str = "preview"
+    backbone: str = "vgg19"
+    steps: int | None = None
+    style_weight: float | None = None
+    content_weight: float | None = None
+    palette: str = ""
+    texture_size: int | None = None
+    pattern_scale: float | None = None  # camera distance in bounding radii, the same for every view
+
+
+@dataclass(frozen=True)
+class ImageForm:
+    content_file: Path | None
+    style_files: Sequence[Path] = ()
+    style_blend: str = ""
+    prompt: str = ""
+    size: int | None = None
+    steps: int | None = None
+    method: str = "gram"
+    backbone: str = "vgg19"
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as the page shows it: files are absolute paths inside the job's folder (served by the app)."""
+
+    job_id: str
+    status: str
+    summary_html: str  # progress bar, ETA, losses, queue position or error
+    preview: Path | None = None
+    original_glb: Path | None = None
+    glb: Path | None = None
+    before_after: Path | None = None
+    turntable: Path | None = None
+    image: Path | None = None
+    content: Path | None = None
+    downloads: list[Path] = field(default_factory=list)
+    can_stop: bool = False
+    can_resume: bool = False
+
+
+def start_mesh_job(store: JobStore, runner: JobRunner, form: MeshForm, limits: UploadLimits = UploadLimits()) -> str:
+    """Stage the uploads into a new job folder, then queue the job; its id."""
+    if not form.mesh_files:
+        raise ConfigError("upload an asset first (GLB/glTF, OBJ with its MTL and textures, or a zip) or try the sample")
+    if not form.style_files and not form.prompt.strip():
+        raise ConfigError("add at least one style image or a prompt")
+
+    def stage(folder: Path) -> dict[str, object]:
+        mesh = stage_mesh(form.mesh_files, folder / "inputs" / "asset", limits)
+        return {"mesh": _relative(mesh, folder), "styles": _staged_styles(form.style_files, folder, limits)}
+
+    return _queue(store, runner, "mesh", stage, mesh_options(form))
+
+
+def mesh_options(form: MeshForm) -> dict[str, object]:
+    """The form as ``restyle.api.stylize_mesh`` keyword options."""
+    # the page shows a turntable beside the 3D viewer, so every web job writes one
+    options: dict[str, object] = {"preset": form.preset, "style": {"backbone": form.backbone},
+                                  "outputs": {"turntable": "gif"}}
+    if form.prompt.strip():
+        options["text"] = form.prompt.strip()
+    _set(options, "optim", "iters", form.steps)
+    _set(options, "weights", "style", form.style_weight)
+    _set(options, "weights", "content", form.content_weight)
+    _set(options, "palette", "source", form.palette.strip() or None)
+    _set(options, "render", "texture_size", form.texture_size)
+    if form.pattern_scale is not None:
+        options["views"] = {"distance": [form.pattern_scale, form.pattern_scale]}
+    return options
+
+
+def start_image_job(store: JobStore, runner: JobRunner, form: ImageForm, limits: UploadLimits = UploadLimits()) -> str:
+    if form.content_file is None:
+        raise ConfigError("upload a content image first")
+    if not form.style_files and not form.prompt.strip():
+        raise ConfigError("add at least one style image or a prompt")
+
+    def stage(folder: Path) -> dict[str, object]:
+        (content,) = stage_images([form.content_file], folder / "inputs" / "content", "content image", limits)
+        return {"content": _relative(content, folder), "styles": _staged_styles(form.style_files, folder, limits)}
+
+    return _queue(store, runner, "image", stage, image_options(form))
+
+
+def image_options(form: ImageForm) -> dict[str, object]:
+    options: dict[str, object] = {"style": {"method": form.method, "backbone": form.backbone}}
+    if form.prompt.strip():
+        options = {"text": form.prompt.strip()}  # the clipstyler preset sets the rest
+    if form.style_blend.strip():
+        options["style_blend"] = _numbers(form.style_blend)
+    if form.size is not None:
+        options["size"] = form.size
+    _set(options, "optim", "iters", form.steps)
+    return options
+
+
+def view_job(store: JobStore, runner: JobRunner, job_id: str | None) -> JobView | None:
+    """The job for the page, or None for no (or an unknown) id."""
+    if not job_id:
+        return None
+    try:
+        record = store.get(job_id)
+    except KeyError:
+        return None
+    files = {name: _file(store, record, name) for name in
+             ("preview", "original_glb", "glb", "before_after", "turntable", "image", "obj_zip", "config")}
+    textures = [store.resolve(job_id, str(p)) for p in record.outputs.get("textures", [])]
+    downloads = [p for p in (files["glb"], files["obj_zip"], *textures, files["image"], files["config"]) if p]
+    content = record.inputs.get("content")
+    return JobView(
+        job_id, record.status, summary_html(record, runner.queue_position(job_id)), files["preview"],
+        files["original_glb"], files["glb"], files["before_after"], files["turntable"], files["image"],
+        store.resolve(job_id, str(content)) if content else None, downloads,
+        can_stop=record.status in ("queued", "running"), can_resume=record.resumable and record.status != "running",
+    )
+
+
+def job_choices(store: JobStore) -> list[tuple[str, str]]:
+    """(label, id) of every job, newest first, for the job picker."""
+    return [(f"{r.id} · {r.kind} · {r.status}", r.id) for r in store.list()]
+
+
+def summary_html(record: JobRecord, position: int | None) -> str:
+    """A progress bar with the step, ETA and current losses; or the queue position; or the error."""
+    progress = record.progress
+    if record.status == "failed":
+        return f'<div class="restyle-error">Failed: {html.escape(record.error or "unknown error")}</div>'
+    if record.status == "queued":
+        ahead = "next" if position == 1 else f"{position} jobs ahead" if position else "waiting"
+        return f'<div class="restyle-status">Queued ({ahead})</div>'
+    fraction = progress.step / progress.total if progress.total else 0.0
+    eta = f" · ETA {_duration(progress.eta_s)}" if progress.eta_s is not None and record.status == "running" else ""
+    losses = ", ".join(f"{name} {value:.4g}" for name, value in progress.losses.items())
+    phase = f" · {html.escape(progress.phase)}" if progress.phase and record.status == "running" else ""
+    return (
+        f'<div class="restyle-status" data-status="{record.status}">{record.status.capitalize()}: step '
+        f"{progress.step} / {progress.total}{eta}{phase}</div>"
+        f'<div class="restyle-bar"><div style="width:{100 * fraction:.1f}%"></div></div>'
+        f'<div class="restyle-losses">{html.escape(losses)}</div>'
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _file(store: JobStore, record: JobRecord, name: str) -> Path | None:
+    relative = record.outputs.get(name)
+    if not relative:
+        return None
+    path = store.resolve(record.id, str(relative))
+    return path if path.exists() else None
+
+
+def _queue(store: JobStore, runner: JobRunner, kind: JobKind, stage: Callable[[Path], dict[str, object]],
+           options: dict[str, object]) -> str:
+    """A new job folder, the uploads staged into it by ``stage(folder) -> inputs``, then the job queued; its id.
+    A folder whose uploads were refused is removed: a bad upload leaves no half-made job behind."""
+    job_id, folder = store.new_folder()
+    try:
+        inputs = stage(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    store.create(job_id, kind, inputs, options)
+    runner.submit(job_id)
+    return job_id
+
+
+def _staged_styles(files: Sequence[Path], folder: Path, limits: UploadLimits) -> list[str]:
+    """The style uploads staged into the job folder, as job-relative paths; none with a prompt alone."""
+    staged = stage_images(files, folder / "inputs" / "styles", "style image", limits) if files else []
+    return [_relative(path, folder) for path in staged]
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).as_posix()
+
+
+def _set(options: dict[str, object], section: str, key: str, value: object) -> None:
+    if value is not None and value != "":
+        options.setdefault(section, {})[key] = value  # type: ignore[index]
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(item) for item in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"style weights take comma-separated numbers, e.g. 0.7,0.3; got {text!r}") from None
