@@ -8,8 +8,10 @@ terminal and a plain line every few seconds in a log or pipe.
 
 from __future__ import annotations
 
+import signal
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -54,12 +56,37 @@ from restyle.cli_options import (
     with_near_far,
 )
 from restyle.cli_progress import phase_lines, progress
+from restyle.cli_web import web_command
 from restyle.configs import help_of
 from restyle.errors import RestyleError
 from restyle.pipelines.apply_config import ApplyConfig
 from restyle.pipelines.config import OptimConfig, OutputConfig, RenderAssetConfig, RenderConfig, StyleConfig
 from restyle.pipelines.depth_config import ImageDepthConfig, MeshDepthConfig
 from restyle.pipelines.image_config import ClipTextConfig, ImageConfig
+
+INTERRUPTED, TERMINATED = 130, 143  # Ctrl-C; SIGTERM (128 + 15), how Slurm, Kubernetes and Ray stop work
+_terminated = False
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM takes Ctrl-C's path (a mesh run writes its checkpoint first), then exits with its own status, so a
+    scheduler that preempted the run can tell it from a user's Ctrl-C and resume it later."""
+    global _terminated
+    _terminated = True
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stopped_cleanly() -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a run: one line (a mesh run's names its checkpoint) and the matching status; typer
+    would otherwise exit 130 without a word, whatever the signal."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        prefix = "terminated (SIGTERM), " if _terminated else ""
+        typer.echo(f"restyle: {prefix}{str(stop) or 'interrupted'}", err=True)
+        raise typer.Exit(TERMINATED if _terminated else INTERRUPTED) from None
+
 
 app = typer.Typer(
     add_completion=False,
@@ -168,7 +195,7 @@ def image_command(
 
         print_resolved_config(resolve_defaults(
             image_config(content, styles, output, preset=preset, config_file=config, **flags)))
-    with progress(not quiet, "restyle image") as (on_step, on_phase):
+    with stopped_cleanly(), progress(not quiet, "restyle image") as (on_step, on_phase):
         result = stylize_image(content, styles, output, preset=preset, config_file=config,
                                on_step=on_step, on_phase=on_phase, **flags)
     typer.echo(f"wrote {result.output} (config {result.config_path.name}, metrics {result.metrics_path.name})")
@@ -233,7 +260,6 @@ def mesh_command(
     """Stylise a 3D asset: restyle mesh MESH -s STYLE [-s STYLE ...] -o OUTDIR, or MESH --text PROMPT -o OUTDIR."""
     from restyle.api import mesh_config, stylize_mesh
     from restyle.configs import nested
-    from restyle.pipelines.mesh import Interrupted
 
     flags = nested({
         **shared_flags(method=method, backbone=backbone, content_backbone=content_backbone, smoothing=smoothing,
@@ -256,13 +282,9 @@ def mesh_command(
 
         print_resolved_config(resolve_defaults(
             mesh_config(mesh, styles, output, preset=preset, config_file=config, resume=resume, **flags)))
-    try:
-        with progress(not quiet, "restyle mesh") as (on_step, on_phase):
-            result = stylize_mesh(mesh, styles, output, preset=preset, config_file=config, resume=resume,
-                                  on_step=on_step, on_phase=on_phase, **flags)
-    except Interrupted as exc:
-        typer.echo(f"restyle: {exc}", err=True)
-        raise typer.Exit(130) from None
+    with stopped_cleanly(), progress(not quiet, "restyle mesh") as (on_step, on_phase):
+        result = stylize_mesh(mesh, styles, output, preset=preset, config_file=config, resume=resume,
+                              on_step=on_step, on_phase=on_phase, **flags)
     typer.echo(f"wrote {result.glb}, {result.obj} and previews in {result.output}")
 
 
@@ -302,35 +324,12 @@ def apply_command(
     from restyle.configs import nested
 
     options = nested({"size": size, "overwrite": overwrite, "device": device})
-    with progress(not quiet, "restyle apply") as (on_step, on_phase):
+    with stopped_cleanly(), progress(not quiet, "restyle apply") as (on_step, on_phase):
         result = apply_model(model, inputs, output, on_step=on_step, on_phase=on_phase, **options)
     typer.echo(f"wrote {len(result.outputs)} file(s) in {output}")
 
 
-@app.command("web")
-def web_command(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; another than this machine's only "
-                             "when asked (with a warning)."),
-    port: int = typer.Option(7860, "--port", help="Port to listen on."),
-    data_dir: Path = typer.Option(Path.home() / ".local" / "share" / "restyle" / "web", "--data-dir",
-                                  envvar="RESTYLE_WEB_DATA", help="Where jobs, uploads and results live."),
-    share: bool = typer.Option(False, "--share", help="Also open a public Gradio share link (off by default)."),
-) -> None:
-    """A local web app: upload an asset and styles, watch it change, turn the result around in 3D, download it."""
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo(f"restyle web: warning: listening on {host}: other machines on the network can use this app",
-                   err=True)
-    from restyle.web.app import launch
-
-    _, web, url = launch(data_dir, host=host, port=port, share=share, block=False)
-    typer.echo(f"restyle web: {url} (jobs in {data_dir}; Ctrl-C to stop)")
-    try:
-        while True:  # the server runs in its own threads; Ctrl-C ends the app, running jobs write a checkpoint
-            time.sleep(3600)
-    finally:
-        web.runner.shutdown()
-
-
+app.command("web")(web_command)
 WEIGHT_NAMES = ", ".join(WEIGHT_SOURCES)
 
 
@@ -368,14 +367,15 @@ def weights_path(
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         app()
     except RestyleError as exc:
         typer.echo(f"restyle: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("restyle: interrupted", err=True)
-        sys.exit(130)
+        typer.echo(f"restyle: {'terminated (SIGTERM)' if _terminated else 'interrupted'}", err=True)
+        sys.exit(TERMINATED if _terminated else INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""Preemption: clusters stop work with SIGTERM (Slurm, Kubernetes, Ray). A ``restyle mesh`` that receives it writes
+a checkpoint and exits with its own status (143, not Ctrl-C's 130), and ``--resume`` takes the run up again."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from restyle.io.images import save_image
+
+TINY = ("-b", "patch", "--texture-size", "32", "--render-size", "64", "--views-per-step", "1", "--palette", "none",
+        "--turntable", "none", "-q")
+
+
+def _restyle(*args: object) -> list[str]:
+    return [sys.executable, "-m", "restyle", *map(str, args)]
+
+
+def _wait_for_steps(metrics: Path, process: subprocess.Popen, deadline_s: float = 240.0) -> None:
+    """Until the run has logged a step (or the deadline passes: then the test fails, it never hangs)."""
+    give_up = time.monotonic() + deadline_s
+    while not (metrics.exists() and metrics.read_text().strip()):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < give_up, "the run logged no step"
+        time.sleep(0.2)
+
+
+def test_sigterm_writes_a_checkpoint_exits_143_and_resumes(assets, tmp_path) -> None:
+    box, style, out = assets / "meshes" / "box_textured" / "BoxTextured.glb", tmp_path / "style.png", tmp_path / "run"
+    save_image(torch.rand(3, 64, 64), style)
+    process = subprocess.Popen(_restyle("mesh", box, "-s", style, "-o", out, "--iters", "100000", *TINY),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_steps(out / "metrics.jsonl", process)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert "terminated (SIGTERM), interrupted at step" in err and "checkpoint written" in err
+    step = int(re.search(r"at step (\d+)", err).group(1))
+    assert step >= 1 and (out / "checkpoint.pt").exists()
+
+    resumed = subprocess.run(_restyle("mesh", "--resume", out, "--iters", step + 2, "-q"), capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "BoxTextured_stylized.glb").exists()
+    assert len((out / "metrics.jsonl").read_text().splitlines()) >= 1
+
+
+def test_sigterm_during_an_image_run_exits_143_and_writes_no_output(assets, tmp_path) -> None:
+    style, out = tmp_path / "style.png", tmp_path / "out.png"
+    save_image(torch.rand(3, 32, 32), style)
+    process = subprocess.Popen(_restyle("image", assets / "content" / "cc0_chelsea_cat.png", "-s", style, "-o", out,
+                                        "-b", "patch", "--size", "48", "--iters", "100000", "-q"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_steps(tmp_path / "out.metrics.jsonl", process)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143 and "restyle: terminated (SIGTERM), interrupted" in err, err
+    assert not out.exists()
