@@ -10,7 +10,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Each package may import only from the layers after it (and from itself).
 LAYERS = [
-    ("restyle.cli", "restyle.cli_progress", "restyle.cli_options", "restyle.cli_web", "restyle.web"),
+    ("restyle.cli", "restyle.cli_progress", "restyle.cli_options", "restyle.cli_web", "restyle.cli_batch",
+     "restyle.web", "restyle.batch"),
     ("restyle.api",),
     ("restyle.pipelines",),
     ("restyle.params", "restyle.losses", "restyle.backbones", "restyle.text", "restyle.render", "restyle.palettes",

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from restyle.backbones.weights import WEIGHT_SOURCES
+from restyle.cli_batch import batch_command
 from restyle.cli_options import (
     BACKBONE,
     CONFIG,
@@ -55,7 +54,15 @@ from restyle.cli_options import (
     shared_flags,
     with_near_far,
 )
-from restyle.cli_progress import phase_lines, progress
+from restyle.cli_progress import (
+    INTERRUPTED,
+    TERMINATED,
+    phase_lines,
+    progress,
+    stop_on_sigterm,
+    stopped_cleanly,
+    terminated,
+)
 from restyle.cli_web import web_command
 from restyle.configs import help_of
 from restyle.errors import RestyleError
@@ -63,30 +70,6 @@ from restyle.pipelines.apply_config import ApplyConfig
 from restyle.pipelines.config import OptimConfig, OutputConfig, RenderAssetConfig, RenderConfig, StyleConfig
 from restyle.pipelines.depth_config import ImageDepthConfig, MeshDepthConfig
 from restyle.pipelines.image_config import ClipTextConfig, ImageConfig
-
-INTERRUPTED, TERMINATED = 130, 143  # Ctrl-C; SIGTERM (128 + 15), how Slurm, Kubernetes and Ray stop work
-_terminated = False
-
-
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM takes Ctrl-C's path (a mesh run writes its checkpoint first), then exits with its own status, so a
-    scheduler that preempted the run can tell it from a user's Ctrl-C and resume it later."""
-    global _terminated
-    _terminated = True
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def stopped_cleanly() -> Iterator[None]:
-    """Ctrl-C or SIGTERM during a run: one line (a mesh run's names its checkpoint) and the matching status; typer
-    would otherwise exit 130 without a word, whatever the signal."""
-    try:
-        yield
-    except KeyboardInterrupt as stop:
-        prefix = "terminated (SIGTERM), " if _terminated else ""
-        typer.echo(f"restyle: {prefix}{str(stop) or 'interrupted'}", err=True)
-        raise typer.Exit(TERMINATED if _terminated else INTERRUPTED) from None
-
 
 app = typer.Typer(
     add_completion=False,
@@ -330,6 +313,7 @@ def apply_command(
 
 
 app.command("web")(web_command)
+app.command("batch")(batch_command)
 WEIGHT_NAMES = ", ".join(WEIGHT_SOURCES)
 
 
@@ -367,15 +351,15 @@ def weights_path(
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         app()
     except RestyleError as exc:
         typer.echo(f"restyle: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo(f"restyle: {'terminated (SIGTERM)' if _terminated else 'interrupted'}", err=True)
-        sys.exit(TERMINATED if _terminated else INTERRUPTED)
+        typer.echo(f"restyle: {'terminated (SIGTERM)' if terminated() else 'interrupted'}", err=True)
+        sys.exit(TERMINATED if terminated() else INTERRUPTED)
 
 
 if __name__ == "__main__":

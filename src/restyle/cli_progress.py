@@ -1,5 +1,6 @@
-"""Progress output of the ``restyle`` command line: a rich bar on a terminal, plain lines in a log or pipe, and
-one line per phase of a run (loading, unwrapping, optimising, exporting)."""
+"""Progress output of the ``restyle`` command line: a rich bar on a terminal, plain lines in a log or pipe, one
+line per phase of a run (loading, unwrapping, optimising, exporting), and how a run that is stopped (Ctrl-C,
+SIGTERM) ends."""
 
 from __future__ import annotations
 
@@ -86,3 +87,34 @@ def progress(enabled: bool, description: str) -> Iterator[tuple[Callable[[StepIn
                 phase_lines(description)(phase)
 
         yield on_step, on_phase
+
+
+# ------------------------------------------------------------------------------ Ctrl-C and SIGTERM
+
+INTERRUPTED, TERMINATED = 130, 143  # Ctrl-C; SIGTERM (128 + 15), how Slurm, Kubernetes and Ray stop work
+_terminated = False
+
+
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM takes Ctrl-C's path (a mesh run writes its checkpoint first), then exits with its own status, so a
+    scheduler that preempted the run can tell it from a user's Ctrl-C and resume it later."""
+    global _terminated
+    _terminated = True
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stopped_cleanly() -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a run: one line (a mesh run's names its checkpoint) and the matching status; typer
+    would otherwise exit 130 without a word, whatever the signal."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        prefix = "terminated (SIGTERM), " if _terminated else ""
+        typer.echo(f"restyle: {prefix}{str(stop) or 'interrupted'}", err=True)
+        raise typer.Exit(TERMINATED if _terminated else INTERRUPTED) from None
+
+
+def terminated() -> bool:
+    """Whether this process was stopped by SIGTERM (so far)."""
+    return _terminated

@@ -1,0 +1,120 @@
+"""Manifests: jobs, asset x look products, defaults under a job's own options, CSV, relative paths, unique
+names, and every problem as one line naming the manifest and the job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from batch_fixtures import write_manifest
+
+from restyle.batch.manifest import Resources, load_manifest, safe_name, validate_jobs
+from restyle.errors import ConfigError, InputError
+
+
+def test_jobs_with_defaults_under_their_own_options(workspace: Path) -> None:
+    path = write_manifest(workspace, """
+[resources]
+cpus = 2
+[[job]]
+name = "first"
+mesh = "box.glb"
+styles = ["red.png", "blue.png"]
+[job.optim]
+iters = 5
+[job.resources]
+gpus = 1
+[[job]]
+mesh = "box.glb"
+text = "a mosaic"
+""")
+    manifest = load_manifest(path)
+    first, second = manifest.jobs
+    assert first.name == "first" and second.name == "box"
+    assert first.mesh == workspace / "box.glb" and first.styles == (workspace / "red.png", workspace / "blue.png")
+    assert first.options["optim"] == {"iters": 5}  # the job's own wins over [defaults]
+    assert first.options["render"]["texture_size"] == 32  # the rest of [defaults] stays
+    assert second.options["optim"] == {"iters": 3} and second.options["text"] == "a mosaic"
+    assert first.resources == Resources(cpus=2, gpus=1) and second.resources == Resources(cpus=2, gpus=0)
+
+
+def test_assets_times_looks(workspace: Path) -> None:
+    (workspace / "lib").mkdir()
+    (workspace / "lib" / "crate.glb").write_bytes((workspace / "box.glb").read_bytes())
+    path = write_manifest(workspace, """
+assets = ["box.glb", "lib/crate.glb"]
+[[look]]
+name = "red ink"
+styles = ["red.png"]
+[[look]]
+name = "blue"
+styles = ["blue.png"]
+optim = {iters = 4}
+""")
+    jobs = load_manifest(path).jobs
+    assert [job.name for job in jobs] == ["box_red_ink", "box_blue", "crate_red_ink", "crate_blue"]
+    assert jobs[2].mesh == workspace / "lib" / "crate.glb"
+    assert jobs[1].options["optim"] == {"iters": 4} and jobs[0].options["optim"] == {"iters": 3}
+
+
+def test_csv_manifest_with_relative_paths(workspace: Path) -> None:
+    sub = workspace / "sub"
+    sub.mkdir()
+    (sub / "list.csv").write_text("name,mesh,styles,text,preset\n"
+                                  "a,../box.glb,../red.png;../blue.png,,\n"
+                                  ",../box.glb,,a watercolour,\n")
+    first, second = load_manifest(sub / "list.csv").jobs
+    assert first.name == "a" and first.styles == (workspace / "red.png", workspace / "blue.png")
+    assert second.name == "box" and second.options == {"text": "a watercolour"} and second.styles == ()
+
+
+def test_duplicate_names_are_an_error_naming_them(workspace: Path) -> None:
+    path = write_manifest(workspace, '[[job]]\nmesh = "box.glb"\n[[job]]\nmesh = "box.glb"\n')
+    with pytest.raises(ConfigError, match="duplicate job names: box"):
+        load_manifest(path)
+
+
+def test_names_are_filesystem_safe() -> None:
+    assert safe_name("../my look/é") == "my_look"
+    assert safe_name("...") == "job"
+
+
+def test_unknown_option_fails_the_batch_naming_manifest_and_job(workspace: Path) -> None:
+    path = write_manifest(workspace, '[[job]]\nname = "ok"\nmesh = "box.glb"\n'
+                                     '[[job]]\nname = "typo"\nmesh = "box.glb"\n[job.optim]\niterz = 3\n')
+    with pytest.raises(ConfigError) as caught:
+        validate_jobs(load_manifest(path), workspace / "out")
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and "'typo'" in message and "iterz" in message
+
+
+def test_missing_file_names_manifest_job_and_file(workspace: Path) -> None:
+    path = write_manifest(workspace, '[[job]]\nname = "lost"\nmesh = "box.glb"\nstyles = ["nowhere.png"]\n')
+    with pytest.raises(InputError, match=r"batch\.toml: job 'lost': style image not found: .*nowhere\.png"):
+        load_manifest(path)
+    with pytest.raises(InputError, match="manifest not found"):
+        load_manifest(workspace / "absent.toml")
+
+
+def test_bad_manifest_structure_is_one_line(workspace: Path) -> None:
+    for body, expected in (('[[job]]\nstyles = ["red.png"]\n', "'mesh'"),
+                           ('assets = ["box.glb"]\n', "go together"),
+                           ('[[job]]\nmesh = "box.glb"\n[job.resources]\ngpus = -1\n', "gpus must be"),
+                           ("jobs = 3\n", "unknown manifest key 'jobs'")):
+        with pytest.raises(ConfigError, match=expected) as caught:
+            load_manifest(write_manifest(workspace, body))
+        assert "\n" not in str(caught.value)
+
+
+def test_ray_missing_is_one_line_with_the_remedy(workspace: Path, monkeypatch) -> None:
+    import sys
+
+    from restyle.batch import run_batch
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    manifest = write_manifest(workspace, '[[job]]\nmesh = "box.glb"\nstyles = ["red.png"]\n')
+    with pytest.raises(ConfigError, match=r"pip install 'ray>=2\.9'"):
+        run_batch(manifest, workspace / "out", executor="ray")
+    with pytest.raises(ConfigError, match="unknown executor 'slurm' \\(valid: local, ray\\)"):
+        run_batch(manifest, workspace / "out", executor="slurm")
+    assert not (workspace / "out").exists()  # nothing was started

@@ -1,0 +1,133 @@
+"""``run_batch`` with the local executor: failures are recorded and retried without stopping the others,
+finished jobs are skipped, changed inputs re-run, interrupted jobs resume, and worker processes give the
+same outputs as one process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from batch_fixtures import write_manifest, write_style
+
+from restyle import api
+from restyle.batch import run_batch
+from restyle.batch.jobs import RECORD
+
+pytestmark = pytest.mark.slow
+REAL_STYLIZE = api.stylize_mesh
+
+THREE_JOBS = """
+[[job]]
+name = "red"
+mesh = "box.glb"
+styles = ["red.png"]
+[[job]]
+name = "blue"
+mesh = "box.glb"
+styles = ["blue.png"]
+[[job]]
+name = "broken"
+mesh = "broken.obj"
+styles = ["red.png"]
+"""
+
+
+def recording(monkeypatch: pytest.MonkeyPatch, *, interrupt_at: int | None = None) -> list[dict[str, Any]]:
+    """Wrap ``api.stylize_mesh``: each call's output and keywords are recorded; ``interrupt_at`` makes the run
+    get a Ctrl-C after that step."""
+    calls: list[dict[str, Any]] = []
+
+    def wrapper(mesh, styles, output, **kwargs):
+        calls.append({"output": Path(output), **kwargs})
+        if interrupt_at is not None:
+            def on_step(info):
+                if info.step >= interrupt_at:
+                    raise KeyboardInterrupt
+
+            kwargs["on_step"] = on_step
+        return REAL_STYLIZE(mesh, styles, output, **kwargs)
+
+    monkeypatch.setattr(api, "stylize_mesh", wrapper)
+    return calls
+
+
+def linked_files(index: Path) -> list[str]:
+    return [unquote(link) for link in re.findall(r'(?:href|src)="([^"]+)"', index.read_text())]
+
+
+def test_bad_asset_fails_alone_and_finished_jobs_are_skipped(workspace: Path, monkeypatch) -> None:
+    manifest, out = write_manifest(workspace, THREE_JOBS), workspace / "out"
+    events: list[tuple[str, str]] = []
+    summary = run_batch(manifest, out, retries=1, on_event=lambda kind, name, detail: events.append((kind, name)))
+
+    status = {job.name: job for job in summary.jobs}
+    assert [status[n].status for n in ("red", "blue", "broken")] == ["done", "done", "failed"]
+    assert status["broken"].attempts == 2 and status["red"].attempts == 1  # 1 + retries
+    assert "broken.obj" in status["broken"].error and "\n" not in status["broken"].error
+    assert ("retrying", "broken") in events and ("failed", "broken") in events and ("done", "red") in events
+
+    data = json.loads((out / "summary.json").read_text())
+    assert data["counts"]["done"] == 2 and data["counts"]["failed"] == 1
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [row["status"] for row in rows] == ["done", "done", "failed"] and rows[2]["error"]
+    links = linked_files(out / "index.html")
+    assert "red/before_after.png" in links and any(link.endswith(".glb") for link in links)
+    assert all(not link.startswith(("/", "http")) and (out / link).is_file() for link in links)
+    record = json.loads((out / "red" / RECORD).read_text())
+    assert record["finished"] is True and len(record["fingerprint"]) == 64
+
+    glb = out / "red" / "box_stylized.glb"
+    mtime = glb.stat().st_mtime_ns
+    calls = recording(monkeypatch)
+    again = run_batch(manifest, out, retries=0)
+    assert [job.status for job in again.jobs] == ["skipped", "skipped", "failed"]
+    assert [call["output"].name for call in calls] == ["broken"]  # the finished ones did no work at all
+    assert glb.stat().st_mtime_ns == mtime
+    assert again.jobs[0].outputs["glb"] == "red/box_stylized.glb"  # the gallery still shows skipped jobs
+    assert all((out / link).is_file() for link in linked_files(out / "index.html"))
+
+
+def test_changed_style_image_reruns_that_job(workspace: Path, monkeypatch) -> None:
+    manifest, out = write_manifest(workspace, THREE_JOBS.split("[[job]]\nname = \"blue\"")[0]), workspace / "out"
+    assert run_batch(manifest, out).jobs[0].status == "done"
+    write_style(workspace / "red.png", 7)
+    calls = recording(monkeypatch)
+    summary = run_batch(manifest, out)
+    assert summary.jobs[0].status == "done"
+    assert len(calls) == 1 and calls[0]["overwrite"] is True
+
+
+def test_interrupted_job_stops_the_batch_and_resumes_from_its_checkpoint(workspace: Path, monkeypatch) -> None:
+    manifest, out = write_manifest(workspace, THREE_JOBS.split("[[job]]\nname = \"broken\"")[0]), workspace / "out"
+    recording(monkeypatch, interrupt_at=2)
+    first = run_batch(manifest, out)
+    assert [job.status for job in first.jobs] == ["interrupted", "pending"] and first.interrupted
+    assert (out / "red" / "checkpoint.pt").is_file()
+    assert json.loads((out / "red" / RECORD).read_text())["finished"] is False
+
+    calls = recording(monkeypatch)
+    second = run_batch(manifest, out)
+    assert [job.status for job in second.jobs] == ["done", "done"]
+    assert calls[0]["output"] == out / "red" and calls[0]["resume"] == out / "red"
+    assert "resume" not in calls[1]  # the one never started runs fresh
+    metrics = (out / "red" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in metrics][-1:] == [3]
+    assert all(json.loads(line)["step"] > 2 for line in metrics)  # steps 1-2 were not redone
+
+
+def texture_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.glob("*/obj/*.png"))}
+
+
+def test_worker_processes_give_the_same_outputs(workspace: Path) -> None:
+    manifest = write_manifest(workspace, THREE_JOBS.split("[[job]]\nname = \"broken\"")[0])
+    one = run_batch(manifest, workspace / "one", workers=1)
+    two = run_batch(manifest, workspace / "two", workers=2)
+    assert [job.status for job in one.jobs] == [job.status for job in two.jobs] == ["done", "done"]
+    expected = texture_bytes(workspace / "one")
+    assert len(expected) == 2 and texture_bytes(workspace / "two") == expected
