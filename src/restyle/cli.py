@@ -69,6 +69,7 @@ from restyle.errors import RestyleError
 from restyle.pipelines.apply_config import ApplyConfig
 from restyle.pipelines.config import OptimConfig, OutputConfig, RenderAssetConfig, RenderConfig, StyleConfig
 from restyle.pipelines.depth_config import ImageDepthConfig, MeshDepthConfig
+from restyle.pipelines.distributed import ranks_from_env
 from restyle.pipelines.image_config import ClipTextConfig, ImageConfig
 
 app = typer.Typer(
@@ -268,7 +269,8 @@ def mesh_command(
     with stopped_cleanly(), progress(not quiet, "restyle mesh") as (on_step, on_phase):
         result = stylize_mesh(mesh, styles, output, preset=preset, config_file=config, resume=resume,
                               on_step=on_step, on_phase=on_phase, **flags)
-    typer.echo(f"wrote {result.glb}, {result.obj} and previews in {result.output}")
+    if ranks_from_env().is_main:  # under torchrun, rank 0 writes the files and says so
+        typer.echo(f"wrote {result.glb}, {result.obj} and previews in {result.output}")
 
 
 @app.command("render")

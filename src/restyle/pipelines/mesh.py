@@ -31,6 +31,7 @@ from restyle.palettes import resolve_palette
 from restyle.params.recolour import ColourMap, fit_colour_map
 from restyle.params.residual import ResidualTexture
 from restyle.pipelines import mesh_checkpoint
+from restyle.pipelines.distributed import Ranks, follow, session
 from restyle.pipelines.image_inputs import square_style
 from restyle.pipelines.loop import (
     MetricsLog,
@@ -53,7 +54,7 @@ from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfi
 from restyle.pipelines.mesh_depth import MeshStyleLoss, check_mesh_depth
 from restyle.pipelines.mesh_outputs import MeshResult, input_files, output_files, write_outputs, write_progress_preview
 from restyle.pipelines.mesh_text import load_text, network_style, text_defaults
-from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage
+from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage, solid_background
 from restyle.pipelines.networks import (
     build_networks,
     resolve_loss_defaults,
@@ -62,7 +63,7 @@ from restyle.pipelines.networks import (
 from restyle.pipelines.objectives import content_objective
 from restyle.pipelines.preflight import check_memory, check_writable, mesh_bytes
 from restyle.pipelines.render_asset import geometry_and_textures
-from restyle.pipelines.run_files import locked_output, refuse_existing_run, refuse_overlap
+from restyle.pipelines.run_files import refuse_overlap
 from restyle.render.shading import RenderOutput, render
 from restyle.render.views import ViewSampler
 
@@ -114,19 +115,6 @@ def _check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
     return config.mesh, list(config.styles), config.output
 
 
-def _background(spec: str) -> torch.Tensor | None:
-    """The solid background colour ``[3]`` behind style-loss renders, or None for the style image(s)."""
-    if spec in ("style", "primary"):
-        return None
-    try:
-        values = [float(v) for v in spec.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
-        raise ConfigError(f"render.background must be 'style', 'primary' or 'R,G,B' in 0..1; got {spec!r}")
-    return torch.tensor(values)
-
-
 def _resized(textures: list[torch.Tensor], size: int, device: torch.device) -> list[torch.Tensor]:
     """Each ``[3,Ht,Wt]`` texture with its long side resampled to ``size``."""
     return [resize_long_side(t, size).clamp(0, 1).to(device) for t in textures]
@@ -147,8 +135,10 @@ def _colour_maps(
 class MeshJob:
     """One stylisation run: every part built from the config, a ``step()`` and a resumable state."""
 
-    def __init__(self, config: MeshConfig, on_phase: PhaseCallback | None = None) -> None:
+    def __init__(self, config: MeshConfig, on_phase: PhaseCallback | None = None, ranks: Ranks | None = None) -> None:
         mesh_path, style_paths, self.output = _check_inputs(config)
+        self.ranks = ranks or Ranks()  # one process, or this rank's share of a torchrun run (``distributed``)
+        self.ranks.block(config.render.views_per_step)  # a share that does not divide is refused up front
         config = resolve_defaults(config)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.optim.seed)
@@ -164,14 +154,15 @@ class MeshJob:
         self.text = load_text(config, self.device)  # None without --text
         self.nets = build_networks(network_style(config), config.pretrained, self.device)  # style net: not text-only
         self.config = config
-        self.background = _background(config.render.background)
+        self.background = solid_background(config.render.background)
 
         geometry, loaded, self.wraps = geometry_and_textures(self.mesh)
         self.geometry = geometry.to(self.device)
         self.sampler = ViewSampler(self.geometry, config.views, seed=config.optim.seed)
         pool = config.render.view_pool
         report(on_phase, f"rasterising {pool} views" if pool else "preparing")
-        self.views = job_views(self.geometry, self.sampler, config.render)
+        self.views = job_views(self.geometry, self.sampler, config.render,
+                               self.ranks.block if self.ranks.distributed else None)
         self.loaded_textures = _resized(loaded, config.render.texture_size, self.device)
         shapes = [tuple(t.shape[-2:]) for t in self.loaded_textures]
         self.islands = [torch.from_numpy(m).to(self.device) for m in mesh_island_masks(self.mesh, shapes)]
@@ -233,11 +224,13 @@ class MeshJob:
         config, weights = self.config, self.config.weights
         cameras, lights, gbuffer = self.views.sample(config.render.views_per_step)
         out = self.render_batch(self.textures(), cameras, lights, gbuffer)
-        self.coverage = add_seen_texels(self.coverage, self.islands, out.surface, self.wraps)
+        self.coverage = self.ranks.union_coverage(add_seen_texels(self.coverage, self.islands, out.surface,
+                                                                  self.wraps))
         terms, content_features, reference_behind = {}, None, torch.zeros_like(out.images)
         if self.style_objective is not None:
             # Shading over black is premultiplied colour, so either composite is one multiply-add away.
-            behind = (1 - out.mask) * self.style_backgrounds(out.images.shape[0], out.images.shape[-1])
+            batch = config.render.views_per_step  # drawn for the global batch: the same stream on every rank
+            behind = (1 - out.mask) * self.style_backgrounds(batch, out.images.shape[-1])[self.ranks.block(batch)]
             over_style = out.images + behind
             if config.texture.shared_content_pass:
                 # the content loss sees the style composite too, so its reference gets the same background
@@ -285,9 +278,10 @@ class MeshJob:
         self.optimizer.zero_grad(set_to_none=True)
         terms = self.loss_terms()
         total = weighted_total(terms)
-        losses = as_floats(terms, total)
+        losses = self.ranks.global_losses(as_floats(terms, total))
         check_finite(losses, self.step_count + 1)  # before the optimiser moves the textures
         total.backward()
+        self.ranks.average_gradients(list(self.params.parameters()), self.step_count + 1)
         self.optimizer.step()
         for param in self.params:
             param.project()
@@ -362,11 +356,12 @@ def run(
     ``on_phase`` is told each stage of the preparation and the export (see :data:`PhaseCallback`).
     """
     output = _check_inputs(config)[2]
-    with locked_output(output):
-        refuse_existing_run(output, resume=resume, overwrite=config.overwrite)
+    with session() as ranks, ranks.output_folder(output, resume=resume, overwrite=config.overwrite):
+        on_phase, on_step = (on_phase, on_step) if ranks.is_main else (None, None)
         # a permission of this invocation, not a setting of the run: the config.toml written must not carry it
         # into a later run that reuses it with --config or --resume
-        job = MeshJob(dataclasses.replace(config, overwrite=False), on_phase)
+        job = MeshJob(dataclasses.replace(config, overwrite=False, device=ranks.device(config.device)), on_phase,
+                      ranks)
         files, owned = output_files(job.config, job.output, len(job.mesh.slots))
         refuse_overlap(files, input_files(job, config_file, resume), owned)
         job.provenance = mesh_checkpoint.provenance(job)
@@ -377,6 +372,8 @@ def run(
 
 
 def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallback | None = None) -> MeshResult:
+    if not job.ranks.is_main:  # the other ranks of a torchrun run only compute
+        return follow(job)
     write_config(job.config, job.output / "config.toml")
     job.metrics.open(job.output / "metrics.jsonl")  # appended as the run goes
     every, preview = job.config.outputs.checkpoint_every, job.config.outputs.preview_every
