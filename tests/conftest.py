@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from restyle.backbones.weights import WEIGHTS_DIR_ENV
+from restyle.io.images import save_image
 
 # No hub access in tests, ever: weight loading must go through local files.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -30,6 +31,12 @@ VALIDATOR = REPO / ".tools" / "node_modules" / "gltf-validator"
 @pytest.fixture(scope="session")
 def assets() -> Path:
     return ASSETS
+
+
+@pytest.fixture(scope="session")
+def box(assets: Path) -> Path:
+    """The bundled textured box (GLB): the smallest real asset, for runs of a few steps."""
+    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
 
 
 @pytest.fixture(autouse=True)
@@ -150,3 +157,12 @@ def tiny_depth_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("weights")
     _tiny_depth_anything().save_pretrained(root / DEPTH_REPO_FOLDER, safe_serialization=True)
     return root
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> tuple[Path, Path]:
+    """A small random content photo (40 x 32) and style image (32 x 32) on disk."""
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    save_image(torch.rand(3, 32, 40), content)
+    save_image(torch.rand(3, 32, 32), style)
+    return content, style

@@ -18,14 +18,6 @@ from restyle.configs import load_toml
 from restyle.io.images import save_image
 
 
-@pytest.fixture
-def images(tmp_path: Path) -> tuple[Path, Path]:
-    content, style = tmp_path / "content.png", tmp_path / "style.png"
-    save_image(torch.rand(3, 32, 40), content)
-    save_image(torch.rand(3, 32, 32), style)
-    return content, style
-
-
 def _assert_clean_failure(code: int, err: str, needle: str, out: Path) -> None:
     assert code != 0
     lines = err.strip().splitlines()

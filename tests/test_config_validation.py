@@ -10,13 +10,11 @@ import typing
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from restyle.configs import Range, apply_overrides
 from restyle.errors import ConfigError
-from restyle.io.images import save_image
 from restyle.pipelines import preflight
 from restyle.pipelines.apply_config import ApplyConfig
 from restyle.pipelines.config import RenderAssetConfig
@@ -108,14 +106,6 @@ def test_messages_name_sections_as_in_toml() -> None:
 # --------------------------------------------------------------------------------------------- the CLI
 
 
-
-
-@pytest.fixture
-def images(tmp_path: Path) -> tuple[Path, Path]:
-    content, style = tmp_path / "content.png", tmp_path / "style.png"
-    save_image(torch.rand(3, 32, 40), content)
-    save_image(torch.rand(3, 32, 32), style)
-    return content, style
 
 
 def _assert_refused(code: int, err: str, needle: str, folder: Path, before: set[Path]) -> None:

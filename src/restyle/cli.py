@@ -55,11 +55,10 @@ from restyle.cli_options import (
     with_near_far,
 )
 from restyle.cli_progress import (
-    INTERRUPTED,
-    TERMINATED,
     phase_lines,
     progress,
     stop_on_sigterm,
+    stop_status,
     stopped_cleanly,
     terminated,
 )
@@ -361,7 +360,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo(f"restyle: {'terminated (SIGTERM)' if terminated() else 'interrupted'}", err=True)
-        sys.exit(TERMINATED if terminated() else INTERRUPTED)
+        sys.exit(stop_status())
 
 
 if __name__ == "__main__":

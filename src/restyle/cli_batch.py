@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from restyle.cli_progress import INTERRUPTED, TERMINATED, terminated
+from restyle.cli_progress import stop_status
 
 
 class BatchProgress:
@@ -68,6 +68,6 @@ def batch_command(
                         schedule_timeout=schedule_timeout, on_event=BatchProgress())
     typer.echo(summary.line())
     if summary.interrupted:
-        raise typer.Exit(TERMINATED if terminated() else INTERRUPTED)
+        raise typer.Exit(stop_status())
     if not summary.ok:
         raise typer.Exit(1)

@@ -112,9 +112,14 @@ def stopped_cleanly() -> Iterator[None]:
     except KeyboardInterrupt as stop:
         prefix = "terminated (SIGTERM), " if _terminated else ""
         typer.echo(f"restyle: {prefix}{str(stop) or 'interrupted'}", err=True)
-        raise typer.Exit(TERMINATED if _terminated else INTERRUPTED) from None
+        raise typer.Exit(stop_status()) from None
 
 
 def terminated() -> bool:
     """Whether this process was stopped by SIGTERM (so far)."""
     return _terminated
+
+
+def stop_status() -> int:
+    """The exit status of a stopped run: 143 after SIGTERM, 130 after Ctrl-C."""
+    return TERMINATED if _terminated else INTERRUPTED

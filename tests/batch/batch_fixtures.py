@@ -29,3 +29,27 @@ def write_manifest(folder: Path, body: str, *, defaults: str = TINY_DEFAULTS, na
     path = folder / name
     path.write_text(body + "\n" + defaults)  # top-level keys (assets) must come before any table
     return path
+
+RED_JOB = """
+[[job]]
+name = "red"
+mesh = "box.glb"
+styles = ["red.png"]
+"""
+TWO_JOBS = RED_JOB + """
+[[job]]
+name = "blue"
+mesh = "box.glb"
+styles = ["blue.png"]
+"""
+BROKEN_JOB = """
+[[job]]
+name = "broken"
+mesh = "broken.obj"
+styles = ["red.png"]
+"""
+
+
+def texture_bytes(folder: Path) -> dict[str, bytes]:
+    """Every job's exported texture PNGs under ``folder``, by job-relative path."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.glob("*/obj/*.png"))}

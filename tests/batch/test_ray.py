@@ -7,24 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from batch_fixtures import write_manifest
+from batch_fixtures import TWO_JOBS, texture_bytes, write_manifest
 
 from restyle.batch import run_batch
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-TWO_JOBS = """
-[[job]]
-name = "red"
-mesh = "box.glb"
-styles = ["red.png"]
-[[job]]
-name = "blue"
-mesh = "box.glb"
-styles = ["blue.png"]
-"""
-
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray() -> Iterator[None]:
@@ -33,10 +21,6 @@ def local_ray() -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
-
-
-def texture_bytes(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.glob("*/obj/*.png"))}
 
 
 def test_ray_gives_the_same_outputs_as_local(workspace: Path) -> None:

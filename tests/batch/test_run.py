@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from batch_fixtures import write_manifest, write_style
+from batch_fixtures import BROKEN_JOB, RED_JOB, TWO_JOBS, texture_bytes, write_manifest, write_style
 
 from restyle import api
 from restyle.batch import run_batch
@@ -21,20 +21,7 @@ from restyle.batch.jobs import RECORD
 pytestmark = pytest.mark.slow
 REAL_STYLIZE = api.stylize_mesh
 
-THREE_JOBS = """
-[[job]]
-name = "red"
-mesh = "box.glb"
-styles = ["red.png"]
-[[job]]
-name = "blue"
-mesh = "box.glb"
-styles = ["blue.png"]
-[[job]]
-name = "broken"
-mesh = "broken.obj"
-styles = ["red.png"]
-"""
+THREE_JOBS = TWO_JOBS + BROKEN_JOB
 
 
 def recording(monkeypatch: pytest.MonkeyPatch, *, interrupt_at: int | None = None) -> list[dict[str, Any]]:
@@ -93,7 +80,7 @@ def test_bad_asset_fails_alone_and_finished_jobs_are_skipped(workspace: Path, mo
 
 
 def test_changed_style_image_reruns_that_job(workspace: Path, monkeypatch) -> None:
-    manifest, out = write_manifest(workspace, THREE_JOBS.split("[[job]]\nname = \"blue\"")[0]), workspace / "out"
+    manifest, out = write_manifest(workspace, RED_JOB), workspace / "out"
     assert run_batch(manifest, out).jobs[0].status == "done"
     write_style(workspace / "red.png", 7)
     calls = recording(monkeypatch)
@@ -103,7 +90,7 @@ def test_changed_style_image_reruns_that_job(workspace: Path, monkeypatch) -> No
 
 
 def test_interrupted_job_stops_the_batch_and_resumes_from_its_checkpoint(workspace: Path, monkeypatch) -> None:
-    manifest, out = write_manifest(workspace, THREE_JOBS.split("[[job]]\nname = \"broken\"")[0]), workspace / "out"
+    manifest, out = write_manifest(workspace, TWO_JOBS), workspace / "out"
     recording(monkeypatch, interrupt_at=2)
     first = run_batch(manifest, out)
     assert [job.status for job in first.jobs] == ["interrupted", "pending"] and first.interrupted
@@ -120,12 +107,8 @@ def test_interrupted_job_stops_the_batch_and_resumes_from_its_checkpoint(workspa
     assert all(json.loads(line)["step"] > 2 for line in metrics)  # steps 1-2 were not redone
 
 
-def texture_bytes(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.glob("*/obj/*.png"))}
-
-
 def test_worker_processes_give_the_same_outputs(workspace: Path) -> None:
-    manifest = write_manifest(workspace, THREE_JOBS.split("[[job]]\nname = \"broken\"")[0])
+    manifest = write_manifest(workspace, TWO_JOBS)
     one = run_batch(manifest, workspace / "one", workers=1)
     two = run_batch(manifest, workspace / "two", workers=2)
     assert [job.status for job in one.jobs] == [job.status for job in two.jobs] == ["done", "done"]

@@ -28,11 +28,6 @@ TINY = {
 
 
 @pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture
 def style(tmp_path: Path) -> Path:
     torch.manual_seed(3)
     stripes = (torch.sin(torch.linspace(0, 30, 64))[None].expand(64, 64) > 0).float()

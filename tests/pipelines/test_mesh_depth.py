@@ -23,11 +23,6 @@ SMALL = {
 
 
 @pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture
 def styles(tmp_path: Path) -> tuple[Path, Path]:
     red, blue = torch.zeros(3, 64, 64), torch.zeros(3, 64, 64)
     red[0], blue[2] = 1.0, 1.0

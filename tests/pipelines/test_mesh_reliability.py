@@ -29,11 +29,6 @@ TINY = {
 KILL_ITERS = 6
 
 
-@pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
 def _stripes(path: Path, phase: float = 0.0) -> Path:
     stripes = (torch.sin(torch.linspace(phase, 30 + phase, 64))[None].expand(64, 64) > 0).float()
     path.parent.mkdir(parents=True, exist_ok=True)

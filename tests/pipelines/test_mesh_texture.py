@@ -23,11 +23,6 @@ TINY = {
 
 
 @pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture
 def style(tmp_path: Path) -> Path:
     """Blue and orange diagonal stripes: colours far from the box's, and strokes a backbone can see."""
     ramp = torch.arange(96.0)

@@ -23,11 +23,6 @@ FRESH = {
 
 
 @pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture
 def style(tmp_path: Path) -> Path:
     ramp = torch.arange(64.0)
     stripes = (((ramp[:, None] + ramp[None, :]) // 5) % 2).float()

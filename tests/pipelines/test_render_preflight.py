@@ -16,11 +16,6 @@ from restyle.pipelines.config import RenderAssetConfig
 
 
 @pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture
 def no_loading(monkeypatch) -> None:
     # the check must come first: a refused run never gets as far as reading the asset
     def refuse(*args, **kwargs):

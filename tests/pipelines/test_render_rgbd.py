@@ -23,11 +23,6 @@ SIZE, VIEWS = 48, 3
 
 
 @pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture
 def scene(box: Path, tmp_path: Path) -> tuple[RenderAssetConfig, render_asset.RenderAssetResult]:
     config = RenderAssetConfig(mesh=box, output=tmp_path / "sheet.png", views=VIEWS, size=SIZE,
                                rgbd=tmp_path / "rgbd")

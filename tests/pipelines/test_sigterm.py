@@ -22,6 +22,18 @@ def _restyle(*args: object) -> list[str]:
     return [sys.executable, "-m", "restyle", *map(str, args)]
 
 
+def _terminated_after_a_step(command: list[str], metrics: Path) -> tuple[int, str]:
+    """Start ``command``, send it SIGTERM once it has logged a step; its exit status and stderr."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_steps(metrics, process)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    return process.returncode, err
+
+
 def _wait_for_steps(metrics: Path, process: subprocess.Popen, deadline_s: float = 240.0) -> None:
     """Until the run has logged a step (or the deadline passes: then the test fails, it never hangs)."""
     give_up = time.monotonic() + deadline_s
@@ -34,15 +46,9 @@ def _wait_for_steps(metrics: Path, process: subprocess.Popen, deadline_s: float 
 def test_sigterm_writes_a_checkpoint_exits_143_and_resumes(assets, tmp_path) -> None:
     box, style, out = assets / "meshes" / "box_textured" / "BoxTextured.glb", tmp_path / "style.png", tmp_path / "run"
     save_image(torch.rand(3, 64, 64), style)
-    process = subprocess.Popen(_restyle("mesh", box, "-s", style, "-o", out, "--iters", "100000", *TINY),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_steps(out / "metrics.jsonl", process)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 143, err
+    code, err = _terminated_after_a_step(_restyle("mesh", box, "-s", style, "-o", out, "--iters", "100000", *TINY),
+                                         out / "metrics.jsonl")
+    assert code == 143, err
     assert "terminated (SIGTERM), interrupted at step" in err and "checkpoint written" in err
     step = int(re.search(r"at step (\d+)", err).group(1))
     assert step >= 1 and (out / "checkpoint.pt").exists()
@@ -57,14 +63,10 @@ def test_sigterm_writes_a_checkpoint_exits_143_and_resumes(assets, tmp_path) -> 
 def test_sigterm_during_an_image_run_exits_143_and_writes_no_output(assets, tmp_path) -> None:
     style, out = tmp_path / "style.png", tmp_path / "out.png"
     save_image(torch.rand(3, 32, 32), style)
-    process = subprocess.Popen(_restyle("image", assets / "content" / "cc0_chelsea_cat.png", "-s", style, "-o", out,
-                                        "-b", "patch", "--size", "48", "--iters", "100000", "-q"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_steps(tmp_path / "out.metrics.jsonl", process)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 143 and "restyle: terminated (SIGTERM), interrupted" in err, err
+    code, err = _terminated_after_a_step(
+        _restyle("image", assets / "content" / "cc0_chelsea_cat.png", "-s", style, "-o", out, "-b", "patch",
+                 "--size", "48", "--iters", "100000", "-q"),
+        tmp_path / "out.metrics.jsonl",
+    )
+    assert code == 143 and "restyle: terminated (SIGTERM), interrupted" in err, err
     assert not out.exists()

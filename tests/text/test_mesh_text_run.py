@@ -21,11 +21,6 @@ FAST = ("--texture-size", "32", "--render-size", "64", "--views-per-step", "2", 
 
 
 @pytest.fixture
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture
 def style(tmp_path: Path) -> Path:
     torch.manual_seed(3)
     path = tmp_path / "style.png"

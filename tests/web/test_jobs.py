@@ -95,11 +95,6 @@ def runners() -> Iterator[Callable[..., JobRunner]]:
 
 
 @pytest.fixture(scope="module")
-def box(assets: Path) -> Path:
-    return assets / "meshes" / "box_textured" / "BoxTextured.glb"
-
-
-@pytest.fixture(scope="module")
 def straight(box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[JobStore, JobRecord]]:
     """One mesh job run to the end without a stop (shared: it is the reference of the resume test)."""
     store = JobStore(tmp_path_factory.mktemp("straight"))

@@ -37,7 +37,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from restyle.errors import ConfigError, InputError
 from restyle.io.atomic import atomic_path
-from restyle.io.images import DEFAULT_MAX_PIXELS, _open_checked
+from restyle.io.images import DEFAULT_MAX_PIXELS, open_checked
 from restyle.io.texture_padding import dilate_texture
 
 PathLike = str | os.PathLike[str]
@@ -119,7 +119,7 @@ def _valid_mask(values: np.ndarray) -> np.ndarray:
 
 def _read_image(path: Path) -> tuple[np.ndarray, float | None]:
     """PNG/TIFF via Pillow: ``[H, W]`` raw values and the stored scale, if any."""
-    with _open_checked(path, DEFAULT_MAX_PIXELS) as image:
+    with open_checked(path, DEFAULT_MAX_PIXELS) as image:
         stored_scale = _stored_scale(path, image)
         # the photo's loader applies EXIF orientation; the depth map must turn with it to stay aligned
         return _grey_values(path, ImageOps.exif_transpose(image)), stored_scale

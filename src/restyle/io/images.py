@@ -67,7 +67,7 @@ def _check_is_readable_file(path: Path) -> None:
         raise InputError(f"{path}: empty file")
 
 
-def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+def open_checked(path: Path, max_pixels: int) -> Image.Image:
     """Open (header only), enforce the pixel limit, then decode fully so truncation shows up here."""
     try:
         with warnings.catch_warnings():
@@ -135,7 +135,7 @@ def load_image_rgba(
     """Read an image file as rgb ``[3, H, W]`` and alpha ``[1, H, W]`` (``None`` when it has no alpha)."""
     path = Path(path)
     _check_is_readable_file(path)
-    with _open_checked(path, max_pixels) as image:
+    with open_checked(path, max_pixels) as image:
         return from_pil_rgba(ImageOps.exif_transpose(image))
 
 

@@ -75,14 +75,15 @@ def prepare_depth(
 ) -> DepthGuide:
     """Load or estimate the content's depth and build the masks; the depth network is kept for the loss."""
     depth_config, size = config.depth, tuple(content.shape[-2:])
-    estimator = None
+    estimator, estimate = None, None  # the network, and its one pass over the content (masks and loss share it)
     if depth_config.estimate or depth_config.loss_weight > 0:
         report(on_phase, f"loading the depth network {depth_config.model}")
         estimator = load_depth_estimator(depth_config.model, config.pretrained.weights_dir,
                                          config.pretrained.download, depth_config.model_size).to(content.device)
-    depth, valid = _content_depth(depth_config, content, estimator)
-    with torch.no_grad():
-        content_estimate = estimator(content) if depth_config.loss_weight > 0 else None
+        with torch.no_grad():
+            estimate = estimator(content)
+    depth, valid = _content_depth(depth_config, content, estimate)
+    content_estimate = estimate if depth_config.loss_weight > 0 else None
     style_masks = tuple(_gamma(group.spec, depth, valid, size, content.device) for group in style_groups(config))
     content_spec = parse_mask(depth_config.content_mask)
     content_gamma = _gamma(content_spec, depth, None, size, content.device)  # holes keep their full content
@@ -91,7 +92,7 @@ def prepare_depth(
 
 
 def _content_depth(
-    config: ImageDepthConfig, content: torch.Tensor, estimator: DepthEstimator | None
+    config: ImageDepthConfig, content: torch.Tensor, estimate: torch.Tensor | None
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Normalised depth ``[1,1,H,W]`` (0 near) and, with ``holes = mask``, where it is valid; Nones without depth."""
     if config.file is not None:
@@ -101,9 +102,8 @@ def _content_depth(
         if config.holes == "far":
             return torch.where(valid, depth, torch.ones_like(depth)), None
         return depth, valid if config.holes == "mask" else None
-    if config.estimate and estimator is not None:
-        with torch.no_grad():
-            return normalised_depth(estimator(content)), None
+    if config.estimate and estimate is not None:
+        return normalised_depth(estimate), None
     return None, None
 
 

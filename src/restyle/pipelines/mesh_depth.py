@@ -52,6 +52,8 @@ class MeshStyleLoss:
         if self.config.angle_power > 0:
             weight = weight * view_angle_weights(out, cameras, supersample=self.supersample,
                                                  power=self.config.angle_power)
+        if not is_masked(self.groups):  # the view angle alone: one group, and no depth to normalise
+            return [weight]
         depth = view_depth(out.depth, out.mask, mode=self.config.mode, depth_range=self.config.near_far)
         return [weight * depth_mask(group.spec, depth) for group in self.groups]
 

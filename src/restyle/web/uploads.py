@@ -321,7 +321,7 @@ def stage_images(
 def _check_image(path: Path, shown: str, limits: UploadLimits) -> None:
     # io.images' own checks: the pixel limit from the header, then a full decode so truncation shows here
     try:
-        with images._open_checked(path, limits.max_image_pixels):
+        with images.open_checked(path, limits.max_image_pixels):
             pass
     except InputError as error:
         raise UploadError(_rephrased(error, path, shown, path.parent)) from None
