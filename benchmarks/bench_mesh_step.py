@@ -31,14 +31,14 @@ from restyle.pipelines.objectives import content_objective
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build_job(mesh: Path, style: Path, work: Path, supersample: int = 1) -> MeshJob:
+def build_job(mesh: Path, style: Path, work: Path, supersample: int = 1, **render: int) -> MeshJob:
     weights = work / "weights"
     if not weights.is_dir():
         write_random_checkpoints(weights)
     config = resolve(MeshConfig(), presets=MESH_PRESETS, preset="preview", config_file=None, flags={
         "mesh": str(mesh), "styles": [str(style)], "output": str(work / "out"),
         "style": {"backbone": "clip-rn50"}, "pretrained": {"weights_dir": str(weights)},
-        "render": {"view_pool": 0, "supersample": supersample},  # fresh views every step, as by default
+        "render": {"view_pool": 0, "supersample": supersample, **render},  # fresh views every step, as by default
     })
     return MeshJob(config)
 
@@ -123,7 +123,7 @@ def measure(job: MeshJob, repeats: int) -> dict:
         terms = [job.style_objective(style),
                  content_objective(content, content_features, reduction=config.style.content_reduction)]
         if job.palette is not None:
-            terms.append(job._palette_loss(job.unclamped_textures()))
+            terms.append(job.covered_palette_loss(job.unclamped_textures()))
         torch.stack(terms).sum().backward()
 
     def optimiser() -> None:

@@ -216,6 +216,7 @@ def mesh_command(
     texture_size: int | None = opt(RenderConfig, "texture_size", "--texture-size"),
     render_size: int | None = opt(RenderConfig, "render_size", "--render-size"),
     views_per_step: int | None = opt(RenderConfig, "views_per_step", "--views-per-step"),
+    views_per_pass: int | None = opt(RenderConfig, "views_per_pass", "--views-per-pass"),
     background: str | None = opt(RenderConfig, "background", "--background"),
     view_pool: int | None = opt(RenderConfig, "view_pool", "--view-pool"),
     distance: tuple[float, float] | None = typer.Option(
@@ -255,7 +256,8 @@ def mesh_command(
         "depth.style_mask": style_mask, "depth.mode": depth_mode, "depth.near_far": depth_range,
         "depth.angle_power": angle_weight,
         "render.texture_size": texture_size, "render.render_size": render_size,
-        "render.views_per_step": views_per_step, "render.background": background, "render.view_pool": view_pool,
+        "render.views_per_step": views_per_step, "render.views_per_pass": views_per_pass,
+        "render.background": background, "render.view_pool": view_pool,
         "views.distance": distance, "views.elevation": elevation,
         "views.light_power": light_power, "outputs.turntable": turntable,
     })

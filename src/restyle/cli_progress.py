@@ -99,6 +99,8 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
     """SIGTERM takes Ctrl-C's path (a mesh run writes its checkpoint first), then exits with its own status, so a
     scheduler that preempted the run can tell it from a user's Ctrl-C and resume it later."""
     global _terminated
+    if _terminated:  # already stopping (a scheduler may signal every process, and torchrun passes it on too):
+        return  # a second KeyboardInterrupt would cut the checkpoint being written short
     _terminated = True
     raise KeyboardInterrupt
 

@@ -20,6 +20,7 @@ from restyle.errors import DivergedError, InputError
 from restyle.io.images import save_image
 from restyle.io.meshes import load_mesh
 from restyle.pipelines import image as image_pipeline
+from restyle.pipelines import mesh_step
 from restyle.pipelines.loop import MetricsLog, StepInfo
 from restyle.pipelines.mesh import MeshConfig, MeshJob
 
@@ -71,7 +72,7 @@ def test_image_nan_loss_stops_naming_term_and_step(monkeypatch, images, tmp_path
 
 
 def test_mesh_nan_loss_keeps_the_last_good_checkpoint(monkeypatch, assets, images, tmp_path) -> None:
-    _nan_from_step(monkeypatch, MeshJob, "loss_terms", 3)
+    _nan_from_step(monkeypatch, mesh_step, "view_terms", 3)  # one pass per step
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     out = tmp_path / "run"
     with pytest.raises(DivergedError, match=r"step 3: loss term 'style' is nan"):

@@ -17,6 +17,7 @@ from restyle.configs import apply_overrides, load_toml
 from restyle.errors import ConfigError, InputError
 from restyle.io.images import load_image, save_image
 from restyle.io.meshes import load_mesh
+from restyle.pipelines import mesh_step
 from restyle.pipelines.mesh import MESH_PRESETS, Interrupted, MeshConfig, MeshJob
 from restyle.pipelines.objectives import content_objective
 
@@ -188,7 +189,7 @@ def test_palette_loss_pulls_back_a_texel_pushed_past_one(box, style, tmp_path) -
     param = job.params[0]
     with torch.no_grad():
         param.layers[0].copy_(1.3 - param.original)
-    job.loss_terms()["palette"].backward()
+    mesh_step.texture_terms(job)["palette"].backward()
 
     assert torch.all(param.layers[0].grad > 0)  # descending lowers the texels towards white
     assert torch.all(job.textures()[0] == 1.0)  # what the renders see: clamped, on the palette
@@ -206,7 +207,7 @@ def test_paper_setting_sums_layers_and_smooths_clip_features(
         seen.append(kwargs.get("reduction"))
         return content_objective(*args, **kwargs)
 
-    monkeypatch.setattr("restyle.pipelines.mesh.content_objective", spy)
+    monkeypatch.setattr("restyle.pipelines.mesh_step.content_objective", spy)
     options = _merge(TINY, {"style": {"backbone": "clip-rn50", "content_backbone": content_backbone},
                             "pretrained": {"weights_dir": random_weights_dir}, "optim": {"iters": 1}})
     stylize_mesh(box, [style], tmp_path / "out", **options)

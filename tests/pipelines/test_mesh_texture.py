@@ -13,6 +13,7 @@ from restyle.configs import apply_overrides
 from restyle.errors import ConfigError
 from restyle.io.images import load_image, save_image
 from restyle.pipelines.mesh import MeshConfig, MeshJob
+from restyle.pipelines.mesh_step import view_terms
 
 TINY = {
     "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 4},
@@ -79,7 +80,9 @@ def test_shared_content_pass_equals_two_passes_over_a_black_background(box, styl
                    weights={"content": 1.0}, texture={"shared_content_pass": shared})
         with torch.no_grad():
             job.params[0].layers[0].add_(0.1 * torch.randn_like(job.params[0].layers[0]))
-        terms.append({name: float(value.detach()) for name, value in job.loss_terms().items()})
+        views = job.views.draw(2).part(slice(None))
+        found = view_terms(job, *views, job.style_backgrounds(2, 64))
+        terms.append({name: float(value.detach()) for name, value in found.items()})
     assert terms[0].keys() == terms[1].keys() == {"style", "content"}
     assert terms[0]["content"] > 0
     for name in terms[0]:

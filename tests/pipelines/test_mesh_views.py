@@ -40,14 +40,14 @@ def _job(box: Path, style: Path, tmp_path: Path, **render: int) -> MeshJob:
 def _record_cameras(job: MeshJob) -> list[torch.Tensor]:
     """Make ``job`` note the camera transforms ``[B,4,4]`` of every batch of views it draws."""
     seen: list[torch.Tensor] = []
-    draw = job.views.sample
+    draw = job.views.draw
 
     def recording(n: int):
-        cameras, lights, gbuffer = draw(n)
-        seen.append(cameras.world_to_view.clone())
-        return cameras, lights, gbuffer
+        views = draw(n)
+        seen.append(views.cameras.world_to_view.clone())
+        return views
 
-    job.views.sample = recording
+    job.views.draw = recording
     return seen
 
 

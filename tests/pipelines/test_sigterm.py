@@ -7,12 +7,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 from restyle.io.images import save_image
+from run_processes import wait_for_logged_step
 
 TINY = ("-b", "patch", "--texture-size", "32", "--render-size", "64", "--views-per-step", "1", "--palette", "none",
         "--turntable", "none", "-q")
@@ -26,21 +26,12 @@ def _terminated_after_a_step(command: list[str], metrics: Path) -> tuple[int, st
     """Start ``command``, send it SIGTERM once it has logged a step; its exit status and stderr."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_steps(metrics, process)
+        wait_for_logged_step(metrics, process)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=120)
     finally:
         process.kill()
     return process.returncode, err
-
-
-def _wait_for_steps(metrics: Path, process: subprocess.Popen, deadline_s: float = 240.0) -> None:
-    """Until the run has logged a step (or the deadline passes: then the test fails, it never hangs)."""
-    give_up = time.monotonic() + deadline_s
-    while not (metrics.exists() and metrics.read_text().strip()):
-        assert process.poll() is None, process.communicate()[1]
-        assert time.monotonic() < give_up, "the run logged no step"
-        time.sleep(0.2)
 
 
 def test_sigterm_writes_a_checkpoint_exits_143_and_resumes(assets, tmp_path) -> None:

@@ -14,11 +14,14 @@ is cancelled and reported failed after ``schedule_timeout`` seconds.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import multiprocessing
+import os
 import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -71,7 +74,8 @@ def run_local(specs: Sequence[JobSpec], tracker: Tracker, workers: int) -> None:
     if workers <= 1:
         _run_in_process(specs, tracker)
     else:
-        _run_in_pool(specs, tracker, workers)
+        with _sigterm_passed_to_workers():
+            _run_in_pool(specs, tracker, workers)
 
 
 def _run_in_process(specs: Sequence[JobSpec], tracker: Tracker) -> None:
@@ -84,10 +88,46 @@ def _run_in_process(specs: Sequence[JobSpec], tracker: Tracker) -> None:
             queue.appendleft(retry)
 
 
+_stopping = False  # in a worker process: a stop signal has arrived
+
+
+def _stop_once(signum: int, frame: object) -> None:
+    """A worker's SIGTERM handler: Ctrl-C's path, so that the run writes its checkpoint and comes back
+    "interrupted". Later SIGTERMs are ignored: the scheduler's own and the one the batch passes on may both
+    arrive, and a second KeyboardInterrupt would cut the checkpoint short."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt
+
+
 def _worker_setup() -> None:
-    """In each worker process: SIGTERM takes Ctrl-C's path, so that a run stopped by a scheduler writes its
-    checkpoint first and comes back "interrupted"."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop_once)
+
+
+@contextlib.contextmanager
+def _sigterm_passed_to_workers() -> Iterator[None]:
+    """Kubernetes (and ``kill PID``) signal the batch's own process only: pass SIGTERM on to the worker
+    processes, so that their running jobs write checkpoints, then stop this process as its handler would."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def pass_on(signum: int, frame: object) -> None:
+        for worker in multiprocessing.active_children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGTERM)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, pass_on)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
@@ -110,8 +150,9 @@ def _run_in_pool(specs: Sequence[JobSpec], tracker: Tracker, workers: int) -> No
             try:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
-                # the workers share the terminal's process group: they got the Ctrl-C too, write their
-                # checkpoints and come back "interrupted"; wait for them, start nothing new
+                # the workers got the stop too (a terminal's Ctrl-C reaches its whole process group; a SIGTERM
+                # is passed on): they write their checkpoints and come back "interrupted"; wait for them, start
+                # nothing new
                 tracker.stopped = True
                 continue
             for future in done:

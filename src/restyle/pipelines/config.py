@@ -192,6 +192,12 @@ class RenderConfig:
         4, help="Views rendered per optimisation step (the paper: 8; its code: 4).",
         min=1, max=MAX_VIEWS,
     )
+    views_per_pass: int = option(
+        0, help="Views rendered and scored per forward/backward pass; 0: all of a step's views at once (under "
+        "torchrun, the rank's share). Fewer lowers peak memory: the passes' gradients add up to the same step. "
+        "Must divide the views each process renders per step.",
+        min=0, max=MAX_VIEWS,
+    )
     view_pool: int = option(
         0, help="0: fresh random views rasterised every step (the paper). N > 0: N views rasterised once and drawn "
         "from every step, lights still random (cheaper where rasterising is slow; the cameras repeat).",

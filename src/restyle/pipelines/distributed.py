@@ -1,14 +1,16 @@
 """One mesh run over several processes (``torchrun --nproc_per_node=N -m restyle mesh ...``).
 
 Every rank draws the same global batch of B views from the same seeded generators (so the random streams stay
-those of a single process), then renders and scores only its contiguous block of B/N views. Each loss term is a
-mean over the views (NNFM over all feature vectors, Gram, content and TV over the batch), so with equal blocks the
-mean of the ranks' gradients is the single-process gradient: the residual textures' gradients are averaged with
-one all-reduce after ``backward``. The palette loss acts on the whole textures: every rank computes it in full
-with the same (all-reduced) coverage, so averaging identical gradients keeps it counted once. Logged losses are
-the ranks' mean, the global values. Only rank 0 locks the folder and writes files; every rank loads a checkpoint
-on resume. Exact to float rounding for unmasked style losses; a depth/angle-weighted style loss normalises by the
-weights per rank, and text augmentations draw from each rank's torch generator, so those are close, not equal.
+those of a single process), then renders and scores only its contiguous block of B/N views, in passes of
+``render.views_per_pass`` views. Each pass's losses are means over its views, weighted by its share of the global
+batch (pass size / B) before ``backward``, so the sum of all passes' gradients over all ranks, one all-reduce, is
+the gradient of the global batch. A single process with passes of B/N views does the same arithmetic pass by
+pass, so it agrees to the bit with 2 ranks of one pass each (a sum of two numbers does not depend on the order);
+with one pass of B views it is the same step up to float rounding. The palette loss acts on the whole textures: every
+rank adds it after the exchange, with the same (merged) coverage. Logged losses are the ranks' sums, the global
+values. Only rank 0 locks the folder and writes files; every rank loads a checkpoint on resume. A depth/angle-
+weighted style loss normalises by its weights per pass, and text augmentations draw from each rank's torch
+generator: those equal a single process with the same passes closely, not exactly.
 
 Collectives time out after ``RESTYLE_DIST_TIMEOUT`` seconds (default 300), and a rank that fails, dies or times
 out makes the others stop with a one-line :class:`DistributedError` rather than hang.
@@ -19,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterator, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +39,7 @@ from restyle.pipelines.run_files import locked_output, refuse_existing_run
 if TYPE_CHECKING:
     from restyle.pipelines.mesh import MeshJob
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; how clusters (and torchrun, passing it on) stop work
 TIMEOUT_ENV = "RESTYLE_DIST_TIMEOUT"  # seconds a collective may wait for the other ranks
 DEFAULT_TIMEOUT_S = 300.0
 # Test hook only: "RANK:STEP" makes that rank exit abruptly (os._exit(1)) before syncing that step's gradients,
@@ -71,6 +76,17 @@ class Ranks:
         share = batch // self.world_size
         return slice(self.rank * share, (self.rank + 1) * share)
 
+    def passes(self, batch: int, per_pass: int) -> list[slice]:
+        """This rank's share of a global batch of ``batch`` views, cut into passes of ``per_pass`` views (0: one
+        pass). Every pass of every rank has the same size, so a step's losses are the mean of the passes'."""
+        block = self.block(batch)
+        share = block.stop - block.start
+        per_pass = per_pass or share
+        if share % per_pass:
+            raise ConfigError(f"render.views_per_pass ({per_pass}) must divide the {share} views each process "
+                              "renders per step (render.views_per_step / processes)")
+        return [slice(start, start + per_pass) for start in range(block.start, block.stop, per_pass)]
+
     def device(self, name: str) -> str:
         """The device name for this rank: ``cuda:LOCAL_RANK`` where CUDA is asked for (or ``auto`` finds it)."""
         wants_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
@@ -89,24 +105,23 @@ class Ranks:
             merged.append(flags.bool())
         return merged
 
-    def global_losses(self, losses: dict[str, float]) -> dict[str, float]:
-        """The ranks' mean of each loss value: the value over the global batch (identical ones stay as they are)."""
+    def summed_losses(self, losses: dict[str, float]) -> dict[str, float]:
+        """Each loss value summed over the ranks: the global value, where each rank holds its passes' share."""
         if not self.distributed:
             return losses
-        names = sorted(losses)
+        names = list(losses)
         values = torch.tensor([losses[name] for name in names], dtype=torch.float64, device=self._comm_device())
         _collective("the loss exchange", dist.all_reduce, values)
-        return dict(zip(names, (values / self.world_size).tolist(), strict=True))
+        return dict(zip(names, values.tolist(), strict=True))
 
-    def average_gradients(self, params: Sequence[Tensor], step: int) -> None:
-        """Replace each parameter's gradient by the ranks' mean, in one flattened all-reduce."""
+    def sum_gradients(self, params: Sequence[Tensor], step: int) -> None:
+        """Replace each parameter's gradient by its sum over the ranks, in one flattened all-reduce."""
         if not self.distributed:
             return
         _test_exit_hook(self.rank, step)
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads])
         _collective("the gradient exchange", dist.all_reduce, flat)
-        flat /= self.world_size
         offset = 0
         for param in params:
             count = param.numel()
@@ -116,6 +131,37 @@ class Ranks:
     def _comm_device(self) -> torch.device:
         return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device(
             "cpu")
+
+    @contextlib.contextmanager
+    def stops_between_steps(self) -> Iterator[Callable[[], None]]:
+        """Around the step loop: yields ``check``, to call after each step. In a distributed run, Ctrl-C and
+        SIGTERM (which torchrun passes to every rank, each at its own point of the step) are only noted; ``check``
+        shares them across the ranks (one tiny all-reduce), and if any rank got one, every rank raises it at the
+        end of the same step: rank 0 can write a checkpoint of that step, and no rank waits in an exchange for one
+        that has left. SIGTERM wins over Ctrl-C. One process: nothing changes, ``check`` does nothing."""
+        if not self.distributed or threading.current_thread() is not threading.main_thread():
+            yield lambda: None
+            return
+        noted = [0]
+
+        def note(signum: int, frame: object) -> None:
+            noted[0] = max(noted[0], signum)
+
+        previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+        for number in STOP_SIGNALS:
+            signal.signal(number, note)
+
+        def check() -> None:
+            agreed = torch.tensor([noted[0]], dtype=torch.int64, device=self._comm_device())
+            _collective("the stop exchange", dist.all_reduce, agreed, op=dist.ReduceOp.MAX)
+            if agreed.item():  # the stop goes the way this process's own handler would have sent it
+                _raise_stop(int(agreed.item()), previous[int(agreed.item())])
+
+        try:
+            yield check
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     # -- files ------------------------------------------------------------------------------------------
 
@@ -136,6 +182,14 @@ def _collective(what: str, operation, *args, **kwargs) -> None:
     except RuntimeError as error:  # gloo/NCCL report a dead peer or a timeout as RuntimeError (DistBackendError)
         raise DistributedError(f"distributed run stopped: {what} failed on rank {dist.get_rank()}; another rank "
                                f"died, failed or timed out ({first_line(error, 100)})") from None
+
+
+def _raise_stop(signum: int, handler: object) -> None:
+    """Raise the stop as the process's own handler of ``signum`` would (the CLI's SIGTERM handler notes the
+    signal for the exit status); a KeyboardInterrupt where it has none that raises."""
+    if callable(handler):
+        handler(signum, None)
+    raise KeyboardInterrupt
 
 
 def _test_exit_hook(rank: int, step: int) -> None:
@@ -186,8 +240,14 @@ def follow(job: MeshJob) -> MeshResult:
     """A rank other than 0: take every step (its share and the exchanges) and write nothing. The result names the
     files rank 0 writes; they may still be being written when this returns (rank 0's export is not waited for, so
     that a long export cannot run into the collectives' timeout)."""
-    while job.step_count < job.config.optim.iters:
-        job.step()
+    with job.ranks.stops_between_steps() as check_stop:
+        try:
+            while job.step_count < job.config.optim.iters:
+                job.step()
+                check_stop()
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"rank {job.ranks.rank} stopped with the others after step {job.step_count}; "
+                                    "rank 0 writes the checkpoint") from None
     name = job.config.mesh.stem if job.config.mesh else "asset"
     glb, obj = job.output / f"{name}_stylized.glb", job.output / "obj" / f"{name}_stylized.obj"
     return MeshResult(final_textures(job), job.output, glb, obj, job.config, job.step_count)

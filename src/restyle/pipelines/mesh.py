@@ -9,7 +9,8 @@ shading pass; or both losses from one backbone pass over the style composite), a
 the covered texels (those the views have read so far). ``--text`` adds CLIPstyler's text losses on the renders
 (``mesh_text``), with the style images or instead of them.
 
-Shapes: textures ``[3,Ht,Wt]``; renders ``[B,3,H,W]`` with B = ``render.views_per_step``.
+Shapes: textures ``[3,Ht,Wt]``; renders ``[P,3,H,W]`` per pass of P = ``render.views_per_pass`` views (by
+default all B = ``render.views_per_step``; see ``mesh_step``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from restyle.io.images import resize_long_side
 from restyle.io.meshes import load_mesh
 from restyle.io.uv_islands import mesh_island_masks
 from restyle.losses.palette import palette_loss
-from restyle.losses.tv import tv_loss
 from restyle.palettes import resolve_palette
 from restyle.params.recolour import ColourMap, fit_colour_map
 from restyle.params.residual import ResidualTexture
@@ -38,29 +38,25 @@ from restyle.pipelines.loop import (
     PhaseCallback,
     StepCallback,
     StepInfo,
-    as_floats,
     check_finite,
     learning_rate,
-    palette_weight,
     refuse_image_only_options,
     report,
     resolve_device,
     set_learning_rate,
-    weighted_total,
     write_config,
 )
 from restyle.pipelines.mesh_checkpoint import CHECKPOINT, load_resume_config
 from restyle.pipelines.mesh_config import MESH_PRESETS, MeshConfig, TextureConfig
 from restyle.pipelines.mesh_depth import MeshStyleLoss, check_mesh_depth
 from restyle.pipelines.mesh_outputs import MeshResult, input_files, output_files, write_outputs, write_progress_preview
+from restyle.pipelines.mesh_step import step_gradients
 from restyle.pipelines.mesh_text import load_text, network_style, text_defaults
-from restyle.pipelines.mesh_views import add_seen_texels, job_views, no_coverage, solid_background
+from restyle.pipelines.mesh_views import job_views, no_coverage, solid_background
 from restyle.pipelines.networks import (
     build_networks,
     resolve_loss_defaults,
-    style_and_content_features,
 )
-from restyle.pipelines.objectives import content_objective
 from restyle.pipelines.preflight import check_memory, check_writable, mesh_bytes
 from restyle.pipelines.render_asset import geometry_and_textures
 from restyle.pipelines.run_files import refuse_overlap
@@ -138,7 +134,7 @@ class MeshJob:
     def __init__(self, config: MeshConfig, on_phase: PhaseCallback | None = None, ranks: Ranks | None = None) -> None:
         mesh_path, style_paths, self.output = _check_inputs(config)
         self.ranks = ranks or Ranks()  # one process, or this rank's share of a torchrun run (``distributed``)
-        self.ranks.block(config.render.views_per_step)  # a share that does not divide is refused up front
+        self.passes = self.ranks.passes(config.render.views_per_step, config.render.views_per_pass)  # checked early
         config = resolve_defaults(config)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.optim.seed)
@@ -161,12 +157,11 @@ class MeshJob:
         self.sampler = ViewSampler(self.geometry, config.views, seed=config.optim.seed)
         pool = config.render.view_pool
         report(on_phase, f"rasterising {pool} views" if pool else "preparing")
-        self.views = job_views(self.geometry, self.sampler, config.render,
-                               self.ranks.block if self.ranks.distributed else None)
+        self.views = job_views(self.geometry, self.sampler, config.render)
         self.loaded_textures = _resized(loaded, config.render.texture_size, self.device)
         shapes = [tuple(t.shape[-2:]) for t in self.loaded_textures]
         self.islands = [torch.from_numpy(m).to(self.device) for m in mesh_island_masks(self.mesh, shapes)]
-        self.coverage = no_coverage(self.islands)  # grows with every view rendered (see loss_terms)
+        self.coverage = no_coverage(self.islands)  # grows with every view rendered (see mesh_step)
         # kept so that export applies the same recolouring to the full-resolution originals
         self.colour_maps = _colour_maps(self.loaded_textures, self.islands, self.styles, config.texture)
         starts = [t if m is None else m.apply(t) for t, m in zip(self.loaded_textures, self.colour_maps, strict=True)]
@@ -220,48 +215,8 @@ class MeshJob:
             crops.append(style[..., top : top + size, left : left + size])
         return torch.cat(crops)
 
-    def loss_terms(self) -> dict[str, torch.Tensor]:
-        config, weights = self.config, self.config.weights
-        cameras, lights, gbuffer = self.views.sample(config.render.views_per_step)
-        out = self.render_batch(self.textures(), cameras, lights, gbuffer)
-        self.coverage = self.ranks.union_coverage(add_seen_texels(self.coverage, self.islands, out.surface,
-                                                                  self.wraps))
-        terms, content_features, reference_behind = {}, None, torch.zeros_like(out.images)
-        if self.style_objective is not None:
-            # Shading over black is premultiplied colour, so either composite is one multiply-add away.
-            batch = config.render.views_per_step  # drawn for the global batch: the same stream on every rank
-            behind = (1 - out.mask) * self.style_backgrounds(batch, out.images.shape[-1])[self.ranks.block(batch)]
-            over_style = out.images + behind
-            if config.texture.shared_content_pass:
-                # the content loss sees the style composite too, so its reference gets the same background
-                style_features, content_features = style_and_content_features(
-                    self.nets, over_style, config.style.style_taps, config.style.content_taps
-                )
-                reference_behind = behind.detach()
-            else:
-                style_features = self.nets.style(over_style, config.style.style_taps)
-            terms["style"] = weights.style * self.style_objective(style_features, out, cameras)
-        if weights.content or self.text is not None:
-            with torch.no_grad():  # the original asset in the same views, over black
-                originals = self.render_batch(self.originals(), cameras, lights, gbuffer).images
-        if weights.content:
-            with torch.no_grad():
-                targets = self.nets.content(originals + reference_behind, config.style.content_taps)
-            if content_features is None:  # the paper's content render: over black
-                content_features = self.nets.content(out.images, config.style.content_taps)
-            terms["content"] = weights.content * content_objective(
-                content_features, targets, reduction=config.style.content_reduction
-            )
-        if self.text is not None:
-            terms.update(self.text.terms(config.clip_text, out.images, originals))
-        if weights.tv:
-            terms["tv"] = weights.tv * tv_loss(out.images)
-        if self.palette is not None:
-            weight = palette_weight(config.palette, config.optim, self.step_count)
-            terms["palette"] = weight * self._palette_loss(self.unclamped_textures())
-        return terms
-
-    def _palette_loss(self, textures: list[torch.Tensor]) -> torch.Tensor:
+    def covered_palette_loss(self, textures: list[torch.Tensor]) -> torch.Tensor:
+        """The palette loss of ``textures`` over their covered texels, averaged over the slots that have any."""
         losses = [
             palette_loss(texture, self.palette, mask=covered[None].float())
             for texture, covered in zip(textures, self.coverage, strict=True)
@@ -276,12 +231,8 @@ class MeshJob:
         lr = learning_rate(self.config.optim, self.step_count)
         set_learning_rate(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
-        terms = self.loss_terms()
-        total = weighted_total(terms)
-        losses = self.ranks.global_losses(as_floats(terms, total))
+        losses = step_gradients(self)
         check_finite(losses, self.step_count + 1)  # before the optimiser moves the textures
-        total.backward()
-        self.ranks.average_gradients(list(self.params.parameters()), self.step_count + 1)
         self.optimizer.step()
         for param in self.params:
             param.project()
@@ -378,14 +329,16 @@ def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallbac
     job.metrics.open(job.output / "metrics.jsonl")  # appended as the run goes
     every, preview = job.config.outputs.checkpoint_every, job.config.outputs.preview_every
     try:
-        while job.step_count < job.config.optim.iters:
-            info = job.step()
-            if every and job.step_count % every == 0:
-                job.save_checkpoint()
-            if preview and job.step_count % preview == 0:
-                write_progress_preview(job)
-            if on_step is not None:
-                on_step(info)
+        with job.ranks.stops_between_steps() as check_stop:
+            while job.step_count < job.config.optim.iters:
+                info = job.step()
+                check_stop()  # under torchrun: a Ctrl-C or SIGTERM to any rank stops all after the same step
+                if every and job.step_count % every == 0:
+                    job.save_checkpoint()
+                if preview and job.step_count % preview == 0:
+                    write_progress_preview(job)
+                if on_step is not None:
+                    on_step(info)
     except KeyboardInterrupt:
         job.save_checkpoint()
         raise Interrupted(job.output, job.step_count) from None

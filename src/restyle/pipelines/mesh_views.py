@@ -7,60 +7,22 @@ touch everything and do not count), accumulated over every step, and only inside
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from restyle.errors import ConfigError
 from restyle.pipelines.config import RenderConfig
-from restyle.render.camera import Cameras
-from restyle.render.gbuffer import GBuffer
 from restyle.render.geometry import MeshGeometry
-from restyle.render.shading import Lights, SurfaceSamples, sampled_texels
-from restyle.render.views import ViewSampler, ViewSource, rasterize_views, training_views
-
-Block = Callable[[int], slice]  # a rank's share of a global batch of views (see ``distributed.Ranks.block``)
+from restyle.render.shading import SurfaceSamples, sampled_texels
+from restyle.render.views import ViewSampler, ViewSource, training_views
 
 
-def job_views(geometry: MeshGeometry, sampler: ViewSampler, render: RenderConfig, block: Block | None = None
-              ) -> ViewSource:
-    """Fresh views every step (``render.view_pool`` 0, the paper) or a pool of that many, as configured; with
-    ``block``, each ``sample(n)`` draws the global batch of ``n`` (the same random streams on every rank) and
-    returns only this rank's share of it."""
-    if block is not None and not render.view_pool:
-        return _FreshShare(geometry, sampler, render, block)
-    views = training_views(
-        geometry, sampler, render.view_pool, render.render_size,
-        supersample=render.supersample, backend=render.backend,
-    )
-    return views if block is None else _PoolShare(views, block)
-
-
-class _FreshShare:
-    """Fresh views of which only this rank's share is rasterised."""
-
-    def __init__(self, geometry: MeshGeometry, sampler: ViewSampler, render: RenderConfig, block: Block) -> None:
-        self.geometry, self.sampler, self.render, self.block = geometry, sampler, render, block
-
-    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]:
-        size = self.render.render_size
-        cameras, lights = self.sampler.sample(n, width=size, height=size)
-        index = list(range(n))[self.block(n)]
-        cameras, lights = cameras.select(index), lights.select(index)
-        return cameras, lights, rasterize_views(self.geometry, cameras, self.render.supersample, self.render.backend)
-
-
-class _PoolShare:
-    """Pool views, of which this rank keeps its share."""
-
-    def __init__(self, pool: ViewSource, block: Block) -> None:
-        self.pool, self.block = pool, block
-
-    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]:
-        cameras, lights, gbuffer = self.pool.sample(n)
-        index = list(range(n))[self.block(n)]
-        return cameras.select(index), lights.select(index), gbuffer.select(index)
+def job_views(geometry: MeshGeometry, sampler: ViewSampler, render: RenderConfig) -> ViewSource:
+    """Fresh views every step (``render.view_pool`` 0, the paper) or a pool of that many, as configured."""
+    return training_views(geometry, sampler, render.view_pool, render.render_size,
+                          supersample=render.supersample, backend=render.backend)
 
 
 def solid_background(spec: str) -> torch.Tensor | None:

@@ -9,7 +9,7 @@ random shift of the object in the camera's frame, and a point light cosine-distr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -157,11 +157,32 @@ class ViewSampler:
         return low + (high - low) * torch.rand(n, generator=self.generator)
 
 
+@dataclass(frozen=True)
+class DrawnViews:
+    """One step's batch of views: the cameras and lights of all of them, drawn at once from the random streams,
+    and G-buffers made only for the views a caller asks for (a process of a distributed run, or one pass of a
+    step that scores its views a few at a time, rasterises just its own)."""
+
+    cameras: Cameras  # [B] at the render size
+    lights: Lights  # [B]
+    gbuffers: Callable[[Cameras, Tensor], GBuffer]  # (the selected cameras, their batch positions) -> G-buffers
+
+    def part(self, views: slice) -> tuple[Cameras, Lights, GBuffer]:
+        """The views at positions ``views`` of the batch, with their G-buffers at ``supersample`` times the size."""
+        index = torch.arange(self.cameras.batch_size)[views]
+        cameras = self.cameras.select(index)
+        return cameras, self.lights.select(index), self.gbuffers(cameras, index)
+
+
 class ViewSource(Protocol):
     """Where a training step gets its views: cameras at the render size, lights, and G-buffers at
     ``supersample`` times that size, ready for ``render(..., supersample=supersample)``."""
 
-    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]: ...
+    def draw(self, n: int) -> DrawnViews: ...
+
+    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]:
+        """``n`` views, every G-buffer made: ``draw(n)`` taken whole."""
+        return self.draw(n).part(slice(None))
 
 
 def rasterize_views(geometry: MeshGeometry, cameras: Cameras, supersample: int = 1, backend: str = "auto") -> GBuffer:
@@ -175,7 +196,7 @@ def rasterize_views(geometry: MeshGeometry, cameras: Cameras, supersample: int =
     return GBuffer.cat(chunks)
 
 
-class FreshViews:
+class FreshViews(ViewSource):
     """New random cameras and lights on every call, rasterised on the spot (the paper's training views)."""
 
     def __init__(
@@ -190,12 +211,13 @@ class FreshViews:
         self.geometry, self.sampler = geometry, sampler
         self.width, self.height, self.supersample, self.backend = width, height, supersample, backend
 
-    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]:
+    def draw(self, n: int) -> DrawnViews:
         cameras, lights = self.sampler.sample(n, width=self.width, height=self.height)
-        return cameras, lights, rasterize_views(self.geometry, cameras, self.supersample, self.backend)
+        return DrawnViews(cameras, lights, lambda selected, _: rasterize_views(
+            self.geometry, selected, self.supersample, self.backend))
 
 
-class GBufferCache:
+class GBufferCache(ViewSource):
     """A pool of views rasterised once; each step draws a batch from it (with fresh random lights). Cheaper
     per step than :class:`FreshViews` where rasterising is slow, at the price of a fixed set of cameras."""
 
@@ -220,15 +242,16 @@ class GBufferCache:
     def pool_size(self) -> int:
         return self.cameras.batch_size
 
-    def sample(self, n: int) -> tuple[Cameras, Lights, GBuffer]:
+    def draw(self, n: int) -> DrawnViews:
         """``n`` views from the pool (distinct while ``n <= pool_size``), with new lights."""
         generator = self.sampler.generator
         if n <= self.pool_size:
-            index = torch.randperm(self.pool_size, generator=generator)[:n]
+            pool_index = torch.randperm(self.pool_size, generator=generator)[:n]
         else:
-            index = torch.randint(self.pool_size, (n,), generator=generator)
-        cameras = self.cameras.select(index)
-        return cameras, self.sampler.sample_lights(cameras), self.gbuffer.select(index)
+            pool_index = torch.randint(self.pool_size, (n,), generator=generator)
+        cameras = self.cameras.select(pool_index)
+        return DrawnViews(cameras, self.sampler.sample_lights(cameras),
+                          lambda _, index: self.gbuffer.select(pool_index[index]))
 
 
 def training_views(

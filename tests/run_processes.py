@@ -1,0 +1,17 @@
+"""Helpers of the tests that stop a running ``restyle`` process with a signal (imported by those tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+
+def wait_for_logged_step(metrics: Path, process: subprocess.Popen, deadline_s: float = 240.0) -> None:
+    """Until the run has logged a step to ``metrics`` (a step under way: a stop now has work to save). Fails the
+    test, instead of hanging it, when the process ends first or the deadline passes."""
+    give_up = time.monotonic() + deadline_s
+    while not (metrics.exists() and metrics.read_text().strip()):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < give_up, "the run logged no step"
+        time.sleep(0.2)
