@@ -328,8 +328,9 @@ def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallbac
     write_config(job.config, job.output / "config.toml")
     job.metrics.open(job.output / "metrics.jsonl")  # appended as the run goes
     every, preview = job.config.outputs.checkpoint_every, job.config.outputs.preview_every
-    try:
-        with job.ranks.stops_between_steps() as check_stop:
+    # under torchrun, signals that arrive while the checkpoint is written are only noted: it is written whole
+    with job.ranks.stops_between_steps() as check_stop:
+        try:
             while job.step_count < job.config.optim.iters:
                 info = job.step()
                 check_stop()  # under torchrun: a Ctrl-C or SIGTERM to any rank stops all after the same step
@@ -339,9 +340,9 @@ def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallbac
                     write_progress_preview(job)
                 if on_step is not None:
                     on_step(info)
-    except KeyboardInterrupt:
-        job.save_checkpoint()
-        raise Interrupted(job.output, job.step_count) from None
+        except KeyboardInterrupt:
+            job.save_checkpoint()
+            raise Interrupted(job.output, job.step_count) from None
     job.save_checkpoint()
     report(on_phase, f"exporting to {job.output}")
     return job.write_outputs()
