@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import time_it, write_result  # noqa: E402
+from _common import peak_rss_bytes, time_it, write_result  # noqa: E402
 from restyle.losses.nnfm import DEFAULT_CHUNK_SIZE, nnfm_loss, nnfm_loss_reference  # noqa: E402
 
 N_TARGET = 16384
@@ -68,14 +67,9 @@ def peak_memory_child(variant: str, device: str) -> None:
         print(torch.cuda.max_memory_allocated() - before)
         return
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS high-water mark to the current RSS
-    before = _peak_rss_bytes()
+    before = peak_rss_bytes()
     forward_backward(variant, features, style)
-    print(_peak_rss_bytes() - before)
-
-
-def _peak_rss_bytes() -> int:
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1)) * 1024
+    print(peak_rss_bytes() - before)
 
 
 def peak_memory(variant: str, device: str) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from _common import write_result
+from _common import peak_rss_bytes, write_result
 from bench_mesh_step import build_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,14 +41,9 @@ def child(per_pass: int, views: int, steps: int, work: Path) -> dict:
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() if cuda else _peak_rss_bytes()
+    peak = torch.cuda.max_memory_allocated() if cuda else peak_rss_bytes()
     return {"peak_mib": round(peak / 2**20, 1), "step_s": round(statistics.median(times), 3),
             "device": str(job.device)}
-
-
-def _peak_rss_bytes() -> int:
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1)) * 1024
 
 
 def main() -> None:

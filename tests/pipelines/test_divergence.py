@@ -17,7 +17,6 @@ from restyle.api import stylize_image, stylize_mesh
 from restyle.cli_progress import plain_progress
 from restyle.configs import apply_overrides
 from restyle.errors import DivergedError, InputError
-from restyle.io.images import save_image
 from restyle.io.meshes import load_mesh
 from restyle.pipelines import image as image_pipeline
 from restyle.pipelines import mesh_step
@@ -30,14 +29,6 @@ TINY_MESH = {
     "optim": {"iters": 5, "log_every": 1},
     "outputs": {"sheet_views": 2, "preview_size": 48, "checkpoint_every": 1},
 }
-
-
-@pytest.fixture
-def images(tmp_path: Path) -> tuple[Path, Path]:
-    content, style = tmp_path / "content.png", tmp_path / "style.png"
-    save_image(torch.rand(3, 40, 48), content)
-    save_image(torch.rand(3, 48, 48), style)
-    return content, style
 
 
 def _nan_from_step(monkeypatch, owner: object, name: str, bad_step: int) -> None:
