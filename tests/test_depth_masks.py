@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from restyle.depth_masks import depth_mask, load_mask_image, parse_mask, split_style_spec
+from restyle.depth_masks import depth_mask, load_mask_image, parse_mask, selects_nothing, split_style_spec
 from restyle.errors import ConfigError, InputError
 from restyle.io.images import save_image
 
@@ -123,3 +123,17 @@ def test_a_zero_depth_mask_sends_no_nnfm_gradient() -> None:
     style, weights = torch.randn(10, 4, dtype=torch.float64), _far_right_mask().flatten(1)
     left, right = _gradient_left_right(lambda f: nnfm_loss(flatten_maps(f), style, weights=weights))
     assert left == 0.0 and right > 0
+
+
+# ------------------------------------------------- a mask that selects nothing
+
+
+def test_selects_nothing_counts_the_share_of_the_image_a_mask_weighs() -> None:
+    """Under 1e-3 of the image's weight is nothing: a 0/1 mask by its pixels, a soft mask by its weight, so that a
+    mask faint everywhere (a depth range beyond every depth: σ(−10) on every pixel) counts as empty too."""
+    one_pixel, two_pixels = torch.zeros(1, 1, 32, 48), torch.zeros(1, 1, 32, 48)  # 1536 pixels: 1e-3 is 1.5 px
+    one_pixel[..., 0, 0] = 1.0
+    two_pixels[..., 0, :2] = 1.0
+    assert selects_nothing(one_pixel) and not selects_nothing(two_pixels)
+    faint = depth_mask(parse_mask("far"), torch.zeros(1, 1, 32, 48))
+    assert selects_nothing(faint) and not selects_nothing(torch.full((1, 1, 32, 48), 2e-3))

@@ -17,6 +17,7 @@ import typer
 from restyle.backbones.weights import WEIGHT_SOURCES
 from restyle.cli_batch import batch_command
 from restyle.cli_options import (
+    ALLOW_EMPTY_MASK,
     BACKBONE,
     CONFIG,
     CONTENT_BACKBONE,
@@ -26,6 +27,7 @@ from restyle.cli_options import (
     DOWNLOAD,
     IMAGE_STYLE_MASK,
     ITERS,
+    KEEP_UNMASKED,
     LR,
     MESH_STYLE_MASK,
     METHOD,
@@ -61,6 +63,7 @@ from restyle.cli_progress import (
     stop_status,
     stopped_cleanly,
     terminated,
+    warning_lines,
 )
 from restyle.cli_web import web_command
 from restyle.configs import help_of
@@ -109,6 +112,8 @@ def image_command(
     depth_model_size: int | None = opt(ImageDepthConfig, "model_size", "--depth-model-size"),
     content_mask: str | None = opt(ImageDepthConfig, "content_mask", "--content-mask"),
     style_mask: str | None = IMAGE_STYLE_MASK,
+    keep_unmasked: bool | None = KEEP_UNMASKED,
+    allow_empty_mask: bool | None = ALLOW_EMPTY_MASK,
     depth_loss: float | None = opt(ImageDepthConfig, "loss_weight", "--depth-loss"),
     save_model: Path | None = opt(ImageConfig, "save_model", "--save-model"),
     method: str | None = METHOD,
@@ -166,7 +171,8 @@ def image_command(
         "depth.file": depth, "depth.scale": depth_scale, "depth.disparity": disparity, "depth.near_far": depth_range,
         "depth.holes": depth_holes, "depth.estimate": estimate_depth, "depth.model": depth_model,
         "depth.model_size": depth_model_size, "depth.content_mask": content_mask, "depth.style_mask": style_mask,
-        "depth.loss_weight": depth_loss,
+        "depth.loss_weight": depth_loss, "depth.keep_unmasked": keep_unmasked,
+        "depth.allow_empty_mask": allow_empty_mask,
         "style.style_taps": names(style_layers, "--style-layers"),
         "style.style_tap_weights": numbers(style_layer_weights, "--style-layer-weights"),
         "style.content_taps": names(content_layers, "--content-layers"),
@@ -178,7 +184,8 @@ def image_command(
 
         print_resolved_config(resolve_defaults(
             image_config(content, styles, output, preset=preset, config_file=config, **flags)))
-    with stopped_cleanly(), progress(not quiet, "restyle image") as (on_step, on_phase):
+    with (stopped_cleanly(), warning_lines("restyle image"),
+          progress(not quiet, "restyle image") as (on_step, on_phase)):
         result = stylize_image(content, styles, output, preset=preset, config_file=config,
                                on_step=on_step, on_phase=on_phase, **flags)
     typer.echo(f"wrote {result.output} (config {result.config_path.name}, metrics {result.metrics_path.name})")

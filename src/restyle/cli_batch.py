@@ -58,6 +58,9 @@ def batch_command(
     retries: int = typer.Option(1, "--retries", min=0, help="Extra attempts for a failed job."),
     schedule_timeout: float = typer.Option(300.0, "--schedule-timeout", min=1.0,
                                            help="Ray: seconds a job may wait for the CPUs/GPUs it asks for."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run that restyle batch did not make in a "
+                                   "job's folder (one with config.toml or checkpoint.pt but no batch_record.json) "
+                                   "instead of refusing; finished jobs are still skipped, inputs never overwritten."),
 ) -> None:
     """Stylise a library: restyle batch MANIFEST -o OUTDIR [--workers N | --ray auto]. Re-running skips finished
     jobs, resumes interrupted ones and retries failed ones."""
@@ -65,7 +68,7 @@ def batch_command(
 
     summary = run_batch(manifest, output, executor="ray" if ray else "local", workers=workers,
                         ray_address=None if ray in (None, "auto") else ray, retries=retries,
-                        schedule_timeout=schedule_timeout, on_event=BatchProgress())
+                        schedule_timeout=schedule_timeout, on_event=BatchProgress(), overwrite=overwrite)
     typer.echo(summary.line())
     if summary.interrupted:
         raise typer.Exit(stop_status())

@@ -91,6 +91,10 @@ STYLE_HELP = ("Style image (repeat for several); FILE@MASK gives it its own dept
 STYLE_NEAR = typer.Option(None, "--style-near", help="Style image for the near half (the same as -s FILE@near).")
 STYLE_FAR = typer.Option(None, "--style-far", help="Style image for the far half (the same as -s FILE@far).")
 IMAGE_STYLE_MASK = opt(ImageDepthConfig, "style_mask", "--style-mask")
+KEEP_UNMASKED = typer.Option(None, "--keep-unmasked/--no-keep-unmasked",
+                             help=help_of(ImageDepthConfig, "keep_unmasked"), show_default=False)
+ALLOW_EMPTY_MASK = typer.Option(None, "--allow-empty-mask", help=help_of(ImageDepthConfig, "allow_empty_mask"),
+                                show_default=False)
 MESH_STYLE_MASK = opt(MeshDepthConfig, "style_mask", "--style-mask")
 
 

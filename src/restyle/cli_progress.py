@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
@@ -87,6 +88,26 @@ def progress(enabled: bool, description: str) -> Iterator[tuple[Callable[[StepIn
                 phase_lines(description)(phase)
 
         yield on_step, on_phase
+
+
+@contextmanager
+def warning_lines(description: str) -> Iterator[None]:
+    """restyle's own warnings (:class:`restyle.errors.RestyleWarning`) as one line on stderr, ``restyle image:
+    warning: ...``, like its errors, instead of Python's two-line file:line form; others are shown as usual."""
+    from restyle.errors import RestyleWarning
+
+    with warnings.catch_warnings():
+        shown_as_usual = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+            if issubclass(category, RestyleWarning):
+                typer.echo(f"{description}: warning: {message}", err=True)
+            else:
+                shown_as_usual(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", RestyleWarning)  # every one, not once per place in the code
+        yield
 
 
 # ------------------------------------------------------------------------------ Ctrl-C and SIGTERM

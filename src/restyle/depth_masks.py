@@ -35,6 +35,15 @@ MASK_SPEC_HELP = (
     "linear:1:0.8); image:PATH = a greyscale mask image. d is depth normalised to 0 (near) .. 1 (far)."
 )
 
+# A style mask whose mean weight is under this "selects nothing". The mean weight is the share of the image a mask
+# selects (for a 0/1 mask, exactly the fraction of its pixels). 1e-3 of an image is less than one cell of the
+# deepest style layers (VGG relu5_1 keeps 1/256 of the pixels: 0.7 of a cell at 512 × 341), too little for a Gram
+# matrix or a feature match to mean anything. Counting weight rather than pixels also catches masks that are low
+# everywhere: a --depth-range beyond every depth leaves the far mask at σ(−10) ≈ 4.5e-5 on every pixel, and as the
+# Gram and NNFM losses divide by the mask's own sum, such a mask would spread the style over the whole photo at full
+# strength (a mask that is exactly 0, as sigmoid:5:100 is in float32, returns the photo unchanged instead).
+EMPTY_MASK_FRACTION = 1e-3
+
 # the report's soft masks: complementary halves of the depth range with a steepness of 20
 _NAMED = {"all": ("all", 0.0, 0.0), "near": ("sigmoid", 0.5, -20.0), "far": ("sigmoid", 0.5, 20.0)}
 
@@ -121,3 +130,13 @@ def load_mask_image(path: Path, size: tuple[int, int], device: torch.device | st
     shrinking = height > size[0] or width > size[1]
     resized = F.interpolate(grey, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
     return resized.clamp(0, 1).to(device)
+
+
+def selected_fraction(mask: torch.Tensor) -> float:
+    """The share of the image a mask ``[B,1,H,W]`` selects: its mean weight (for a 0/1 mask, its pixels' fraction)."""
+    return float(mask.mean())
+
+
+def selects_nothing(mask: torch.Tensor) -> bool:
+    """Whether a mask selects less than :data:`EMPTY_MASK_FRACTION` of the image (see there for why)."""
+    return selected_fraction(mask) < EMPTY_MASK_FRACTION

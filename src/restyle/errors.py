@@ -34,3 +34,8 @@ class DivergedError(RestyleError):
 
 class WeightsMissingError(RestyleError):
     """A pretrained weight file is not available locally and cannot be downloaded."""
+
+
+class RestyleWarning(UserWarning):
+    """Something the user asked for that restyle does, though it probably is not what they meant (the command line
+    shows it as one line, ``restyle image: warning: ...``)."""

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from batch_fixtures import write_manifest
 
-from restyle.batch.manifest import Resources, load_manifest, safe_name, validate_jobs
+from restyle.batch.manifest import Resources, load_manifest, safe_name
+from restyle.batch.plan import resolve_configs
 from restyle.errors import ConfigError, InputError
 
 
@@ -80,10 +81,11 @@ def test_names_are_filesystem_safe() -> None:
 
 
 def test_unknown_option_fails_the_batch_naming_manifest_and_job(workspace: Path) -> None:
-    path = write_manifest(workspace, '[[job]]\nname = "ok"\nmesh = "box.glb"\n'
-                                     '[[job]]\nname = "typo"\nmesh = "box.glb"\n[job.optim]\niterz = 3\n')
+    path = write_manifest(workspace, '[[job]]\nname = "ok"\nmesh = "box.glb"\nstyles = ["red.png"]\n'
+                                     '[[job]]\nname = "typo"\nmesh = "box.glb"\nstyles = ["red.png"]\n'
+                                     '[job.optim]\niterz = 3\n')
     with pytest.raises(ConfigError) as caught:
-        validate_jobs(load_manifest(path), workspace / "out")
+        resolve_configs(load_manifest(path), workspace / "out")
     message = str(caught.value)
     assert "\n" not in message and str(path) in message and "'typo'" in message and "iterz" in message
 
@@ -118,3 +120,73 @@ def test_ray_missing_is_one_line_with_the_remedy(workspace: Path, monkeypatch) -
     with pytest.raises(ConfigError, match="unknown executor 'slurm' \\(valid: local, ray\\)"):
         run_batch(manifest, workspace / "out", executor="slurm")
     assert not (workspace / "out").exists()  # nothing was started
+
+
+def test_defaults_preset_is_every_jobs_preset_and_a_jobs_own_wins(workspace: Path) -> None:
+    # the README's shape: a preset in [defaults], under the jobs' own options
+    path = write_manifest(workspace, '[[job]]\nname = "a"\nmesh = "box.glb"\nstyles = ["red.png"]\n'
+                                     '[[job]]\nname = "b"\nmesh = "box.glb"\nstyles = ["red.png"]\n'
+                                     'preset = "preview"\n',
+                          defaults='[defaults]\npreset = "draft"\noptim = {iters = 3}\n')
+    manifest = load_manifest(path)
+    assert [job.preset for job in manifest.jobs] == ["draft", "preview"]
+    assert all("preset" not in job.options for job in manifest.jobs)
+    configs = resolve_configs(manifest, workspace / "out")
+    assert configs["a"].render.texture_size == 256 and configs["b"].render.texture_size == 512  # each its preset
+    assert configs["a"].optim.iters == configs["b"].optim.iters == 3  # [defaults] options over the preset
+
+
+@pytest.mark.parametrize("table", ["[defaults]", "[[job]]", "[[look]]"])
+@pytest.mark.parametrize("key", ["output = \"elsewhere\"", "overwrite = true", "config_file = \"x.toml\"",
+                                 "resume = \"out\""])
+def test_keys_that_are_not_options_are_one_line_listing_the_valid_ones(workspace: Path, table: str,
+                                                                        key: str) -> None:
+    job = '[[job]]\nname = "a"\nmesh = "box.glb"\nstyles = ["red.png"]\n'
+    bodies = {"[defaults]": f"{job}[defaults]\n{key}\n", "[[job]]": f"{job}{key}\n",
+              "[[look]]": f'assets = ["box.glb"]\n[[look]]\nname = "l"\nstyles = ["red.png"]\n{key}\n'}
+    path = write_manifest(workspace, bodies[table], defaults="")
+    with pytest.raises(ConfigError) as caught:
+        load_manifest(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message
+    assert f"unknown key {key.split(' ')[0]!r}" in message and "valid: " in message
+    assert "preset" in message and "optim" in message and "render" in message
+
+
+def test_a_job_without_styles_or_text_is_refused_at_planning(workspace: Path) -> None:
+    path = write_manifest(workspace, '[[job]]\nname = "bare"\nmesh = "box.glb"\n'
+                                     '[[job]]\nname = "told"\nmesh = "box.glb"\ntext = "a mosaic"\n')
+    with pytest.raises(ConfigError, match=r"job 'bare': no style image and no text; give it 'styles' or 'text'"):
+        resolve_configs(load_manifest(path), workspace / "out")
+
+
+def test_csv_with_a_byte_order_mark_is_read(workspace: Path) -> None:
+    # Excel's "CSV UTF-8"
+    (workspace / "list.csv").write_bytes(b"\xef\xbb\xbfname,mesh,styles\nr\xc3\xa9d,box.glb,red.png\n")
+    (job,) = load_manifest(workspace / "list.csv").jobs
+    assert job.name == "r_d" and job.mesh == workspace / "box.glb"
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"name,mesh,styles\na,box.glb,red.png\nb\xe9,box.glb,red.png\n", r"row 3: not UTF-8 text \(byte 0xe9\)"),
+    (b"name,mesh,styles\na,box.glb,red.png\n\nb,box\x00.glb,red.png\n", "row 4: holds a NUL byte"),
+    (b"name,mesh,styles\na,box.glb,red.png\nb," + b"x" * 200_000 + b",red.png\n",
+     "row 3: field larger than field limit"),
+    (b"name,mesh,styles\na,box.glb,red.png,blue.png\n", "row 2: 4 cells under a header of 3 columns"),
+])
+def test_csv_that_is_not_utf8_text_is_one_line_naming_file_and_row(workspace: Path, content: bytes,
+                                                                   expected: str) -> None:
+    (workspace / "list.csv").write_bytes(content)
+    with pytest.raises((InputError, ConfigError), match=expected) as caught:
+        load_manifest(workspace / "list.csv")
+    assert "\n" not in str(caught.value) and str(caught.value).startswith(f"{workspace / 'list.csv'}: ")
+
+
+@pytest.mark.parametrize(("mesh", "expected"), [("box\\u0000.glb", "holds a NUL character"),
+                                                ("x" * 5000 + ".glb", "is longer than 4096 characters"),
+                                                ("x" * 300 + ".glb", "mesh not found")])
+def test_impossible_paths_are_one_line(workspace: Path, mesh: str, expected: str) -> None:
+    path = write_manifest(workspace, f'[[job]]\nname = "a"\nmesh = "{mesh}"\nstyles = ["red.png"]\n')
+    with pytest.raises((ConfigError, InputError), match=expected) as caught:
+        load_manifest(path)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 1000  # the 5000 characters are not repeated

@@ -7,12 +7,22 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from batch_fixtures import BROKEN_JOB, RED_JOB, TWO_JOBS, texture_bytes, write_manifest, write_style
+from batch_fixtures import (
+    BROKEN_JOB,
+    RED_JOB,
+    TINY_DEFAULTS,
+    TWO_JOBS,
+    pretend_read_only,
+    texture_bytes,
+    write_manifest,
+    write_style,
+)
 
 from restyle import api
 from restyle.batch import run_batch
@@ -114,3 +124,53 @@ def test_worker_processes_give_the_same_outputs(workspace: Path) -> None:
     assert [job.status for job in one.jobs] == [job.status for job in two.jobs] == ["done", "done"]
     expected = texture_bytes(workspace / "one")
     assert len(expected) == 2 and texture_bytes(workspace / "two") == expected
+
+
+def test_a_finished_job_whose_outputs_are_gone_runs_again(workspace: Path, monkeypatch) -> None:
+    manifest, out = write_manifest(workspace, RED_JOB), workspace / "out"
+    assert run_batch(manifest, out).jobs[0].status == "done"
+    (out / "red" / "box_stylized.glb").unlink()
+    calls = recording(monkeypatch)
+    summary = run_batch(manifest, out)
+    assert summary.jobs[0].status == "done" and len(calls) == 1
+    assert (out / "red" / "box_stylized.glb").is_file()
+
+
+def test_a_job_rerun_after_a_manifest_change_leaves_no_stale_outputs(workspace: Path) -> None:
+    shutil.copy(workspace / "box.glb", workspace / "crate.glb")
+    with_turntable = TINY_DEFAULTS.replace('turntable = "none"', 'turntable = "gif"')
+    manifest, out = write_manifest(workspace, RED_JOB, defaults=with_turntable), workspace / "out"
+    assert run_batch(manifest, out).jobs[0].outputs["turntable"] == "red/turntable.gif"
+    (out / "red" / "notes.txt").write_text("mine")
+    write_manifest(workspace, RED_JOB.replace("box.glb", "crate.glb"))  # another mesh, no turntable
+    (job,) = run_batch(manifest, out).jobs
+    assert job.status == "done" and "turntable" not in job.outputs
+    assert job.outputs["glb"] == "red/crate_stylized.glb" and job.outputs["obj"] == "red/obj/crate_stylized.obj"
+    left = {path.relative_to(out / "red").as_posix() for path in (out / "red").rglob("*")}
+    assert not any("box_stylized" in name or "turntable" in name for name in left), left
+    assert (out / "red" / "notes.txt").read_text() == "mine"  # not restyle's: kept
+    assert all((out / link).is_file() for link in linked_files(out / "index.html"))
+    assert not any("box_stylized" in link for link in linked_files(out / "index.html"))
+
+
+def test_moving_the_library_and_the_output_folder_reruns_nothing(workspace: Path, monkeypatch,
+                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+    manifest = write_manifest(workspace, TWO_JOBS)
+    assert run_batch(manifest, workspace / "out").ok
+    library = tmp_path_factory.mktemp("moved") / "library"
+    shutil.move(workspace, library)
+    results = shutil.move(library / "out", library.parent / "results")
+    calls = recording(monkeypatch)
+    summary = run_batch(library / manifest.name, results)
+    assert [job.status for job in summary.jobs] == ["skipped", "skipped"] and calls == []
+    assert all((results / link).is_file() for link in linked_files(results / "index.html"))
+
+
+def test_a_job_folder_that_cannot_be_written_fails_alone(workspace: Path, monkeypatch) -> None:
+    manifest, out = write_manifest(workspace, TWO_JOBS), workspace / "out"
+    (out / "red").mkdir(parents=True)
+    pretend_read_only(monkeypatch, out / "red")
+    summary = run_batch(manifest, out, retries=2)
+    red, blue = summary.jobs
+    assert blue.status == "done" and red.status == "failed" and red.attempts == 1  # a retry cannot help
+    assert red.error == f"{out / 'red'}: cannot write the output, {out / 'red'} is not writable"

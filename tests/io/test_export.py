@@ -32,11 +32,14 @@ FLOAT32_STEP_AT_ONE = 2.0**-23
 
 
 def _new_textures(mesh: TexturedMesh, size: int = 16) -> list[np.ndarray]:
-    """A distinct, non-uniform texture per slot, exactly representable in 8 bits."""
+    """A distinct, non-uniform texture per slot, exactly representable in 8 bits; ``size`` square, but at the
+    slot's own size where it has alpha (alpha is written back as loaded, so the colour must match its size)."""
     textures = []
-    for index, _slot in enumerate(mesh.slots):
-        ramp = np.linspace(0, 255, size, dtype=np.uint8)[None, :].repeat(size, axis=0)
-        texture = np.stack([ramp, np.full_like(ramp, 40 * index), ramp[::-1].T], axis=-1) / 255.0
+    for index, slot in enumerate(mesh.slots):
+        height, width = slot.alpha.shape if slot.alpha is not None else (size, size)
+        across = np.linspace(0, 255, width, dtype=np.uint8)[None, :].repeat(height, axis=0)
+        down = np.linspace(255, 0, height, dtype=np.uint8)[:, None].repeat(width, axis=1)
+        texture = np.stack([across, np.full_like(across, 40 * index), down], axis=-1) / 255.0
         textures.append(texture.astype(np.float32))
     return textures
 
@@ -192,6 +195,16 @@ def test_wrong_number_of_textures(tmp_path: Path) -> None:
     mesh = load_mesh(two_material_cube_obj(tmp_path))
     with pytest.raises(ValueError, match="one texture per slot"):
         export_glb(mesh, _new_textures(mesh)[:1], tmp_path / "out.glb")
+
+
+@pytest.mark.parametrize("kind", ["glb", "obj"])
+def test_a_texture_of_another_size_than_its_alpha_is_refused_not_resampled(tmp_path: Path, kind: str) -> None:
+    mesh = load_mesh(two_material_cube_glb(tmp_path / "src"))  # slot 0: 8x8 RGBA
+    textures = _new_textures(mesh)
+    textures[0] = np.zeros((16, 16, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"slot 'textured' must have its alpha's size \(8, 8\), got \(16, 16\)"):
+        EXPORTERS[kind](mesh, textures, tmp_path / "out" / f"cube.{kind}")
+    assert not (tmp_path / "out").exists()
 
 
 # -------------------------------------------------------------------------------------- glTF validator

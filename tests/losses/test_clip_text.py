@@ -181,6 +181,17 @@ def test_perspective_changes_the_crops() -> None:
     assert not torch.allclose(warped, plain)
 
 
+def test_every_patch_is_warped_by_default_as_in_clipstyler() -> None:
+    """CLIPstyler's RandomPerspective has p=1; with p=0.5 about half of these 32 crops would come out plain."""
+    from restyle.pipelines.config import ClipTextConfig
+
+    images = torch.rand(1, 3, 24, 24)
+    warped = random_patches(images, 32, 16, 16, generator=torch.Generator().manual_seed(4))
+    plain = random_patches(images, 32, 16, 16, perspective_p=0.0, generator=torch.Generator().manual_seed(4))
+    assert all(not torch.allclose(w, p) for w, p in zip(warped, plain, strict=True))
+    assert ClipTextConfig().perspective == 1.0  # what the image and mesh text runs pass
+
+
 @pytest.mark.parametrize("perspective_p", [0.0, 1.0])
 def test_random_patches_gradients_reach_images(perspective_p: float) -> None:
     images = torch.rand(2, 3, 18, 22, requires_grad=True)

@@ -1,6 +1,7 @@
 """``torchrun -m restyle mesh``: N ranks with B/N views each take the same steps as one process with B views in
-passes of B/N (gloo on the CPU), only rank 0 writes, resume works, and a rank that dies stops the others with a
-message. One process's passes add up to its whole batch at once."""
+passes of B/N (gloo on the CPU), only rank 0 writes, resume works, the ranks end together and leave no gloo thread
+behind, and a rank that dies stops the others with a message. One process's passes add up to its whole batch at
+once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rank_probe import EXIT_LINE
 from restyle.configs import apply_overrides
 from restyle.io.images import save_image
 from restyle.pipelines.distributed import TEST_EXIT_ENV, TIMEOUT_ENV, Ranks
@@ -26,6 +28,7 @@ from run_processes import wait_for_logged_step
 TINY = ("-b", "patch", "--texture-size", "32", "--render-size", "64", "--views-per-step", "2", "--turntable", "none",
         "-q")
 LIMIT_S = 240  # a hang fails the test instead of blocking the suite
+PROBE = Path(__file__).parents[1] / "rank_probe.py"
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -123,19 +126,43 @@ def test_every_rank_resumes_from_the_checkpoint(inputs, tmp_path) -> None:
     _assert_same_run(single, shared)
 
 
+def _hand_started(command: list[str], **extra: str) -> list[subprocess.Popen]:
+    """Ranks 0 and 1 of ``command``, started by hand (no torchrun agent: nothing stops a survivor for us)."""
+    port = str(_free_port())
+    return [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port, **extra))
+        for rank in (0, 1)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads native thread names from /proc (Linux)")
+def test_ranks_end_together_and_leave_no_gloo_thread_running(inputs, tmp_path) -> None:
+    """Rank 0 is slow to write its last checkpoint here: rank 1 must wait for it at the final barrier, not exit
+    first. And every rank has left the process group before it exits: a gloo thread still running when the
+    interpreter shuts down aborts the process if it frees a tensor then ("terminate called without an active
+    exception"), and torchrun then kills the other ranks mid-export."""
+    box, style = inputs
+    out = tmp_path / "run"
+    processes = _hand_started([sys.executable, str(PROBE), "mesh", str(box), "-s", str(style), "-o", str(out),
+                               "--iters", "2", *TINY])
+    try:
+        _, rank_1_err = processes[1].communicate(timeout=LIMIT_S)
+        step_when_rank_1_left = _state(out)["step"] if (out / "checkpoint.pt").exists() else None
+        _, rank_0_err = processes[0].communicate(timeout=LIMIT_S)
+    finally:
+        for process in processes:
+            process.kill()
+    assert [process.returncode for process in processes] == [0, 0], rank_0_err + rank_1_err
+    assert step_when_rank_1_left == 2
+    assert f"{EXIT_LINE} []" in rank_0_err and f"{EXIT_LINE} []" in rank_1_err, rank_0_err + rank_1_err
+
+
 def test_a_rank_that_dies_stops_the_other_with_a_message(inputs, tmp_path) -> None:
     """Two ranks started by hand (no torchrun agent to kill the survivor): rank 1 exits abruptly at step 2, and
     rank 0 must report it and exit non-zero within the collective timeout."""
     box, style = inputs
-    port = str(_free_port())
     command = [sys.executable, "-m", "restyle", "mesh", str(box), "-s", str(style), "-o", str(tmp_path / "run"),
                "--iters", "5", *TINY]
-    processes = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(
-            RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
-            **{TIMEOUT_ENV: "30", TEST_EXIT_ENV: "1:2"}))
-        for rank in (0, 1)
-    ]
+    processes = _hand_started(command, **{TIMEOUT_ENV: "30", TEST_EXIT_ENV: "1:2"})
     try:
         _, err = processes[0].communicate(timeout=LIMIT_S)
         processes[1].communicate(timeout=LIMIT_S)

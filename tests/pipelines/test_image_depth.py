@@ -58,6 +58,39 @@ def test_near_and_far_styles_land_in_their_halves(run_cli, scene, tmp_path) -> N
     assert abs(left - right) < 0.15
 
 
+def _change(out: Path, content: Path) -> tuple[float, float]:
+    """Mean |output − photo| on the near (left) and the far (right) third."""
+    change = (load_image(out) - load_image(content)).abs().mean(0)
+    return float(change[:, : W // 3].mean()), float(change[:, -W // 3 :].mean())
+
+
+def test_a_far_style_keeps_the_near_part_close_to_the_photo(run_cli, scene, tmp_path) -> None:
+    """On the default run (Gram on VGG19, whose deep layers see the whole 48 px image) the far style alone bleeds
+    into the near half nearly as much as it changes the far one; keep_unmasked (the default) blends the optimised
+    pixels in by the masks' coverage, so the near half stays the photo."""
+    changes = {}
+    for name, flags in (("kept", ()), ("plain", ("--no-keep-unmasked",))):
+        out = tmp_path / f"{name}.png"
+        code, _, err = run_cli("image", scene["content"], "--style-far", scene["red"], "--depth", scene["depth"],
+                               "--size", str(W), "--iters", "8", "-o", out, "-q", *flags)
+        assert code == 0, err
+        changes[name] = _change(out, scene["content"])
+    (kept_near, kept_far), (plain_near, plain_far) = changes["kept"], changes["plain"]
+    assert kept_far > 0.05 and kept_near < kept_far / 10
+    assert plain_near > plain_far / 3  # the bleed the default removes: without it, this test's first part fails
+    assert "keep_unmasked = false" in (tmp_path / "plain.config.toml").read_text()
+
+
+def test_the_coverage_is_the_style_masks_summed() -> None:
+    from restyle.pipelines.masked_styles import style_coverage
+
+    far = torch.linspace(0, 1, 5).reshape(1, 1, 1, 5)
+    assert torch.equal(style_coverage((far,)), far)
+    assert style_coverage((1 - far, far)) is None  # near + far: every pixel fully covered, nothing to keep
+    assert style_coverage((None, far)) is None  # an unmasked style covers every pixel
+    assert torch.equal(style_coverage((far, far)), (2 * far).clamp(max=1))
+
+
 def test_file_at_mask_is_the_same_as_style_near_and_far(run_cli, scene, tmp_path) -> None:
     outputs = tmp_path / "a.png", tmp_path / "b.png"
     run_cli("image", scene["content"], "-s", f"{scene['red']}@near", "-s", f"{scene['blue']}@far",
@@ -113,6 +146,60 @@ def test_bad_depth_options_fail_in_one_line_and_write_nothing(run_cli, scene, tm
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and needle in err, err
     assert not list(tmp_path.glob("out*"))
+
+
+EMPTY_MASKS = {  # the issue's spellings of a style mask that selects nothing, and what the refusal says of each
+    "sigmoid far beyond the depths": (("-s", "{red}", "--style-mask", "sigmoid:5:100", "--depth", "{depth}"),
+                                      "style mask 'sigmoid:5:100' selects 0% of the photo (under 0.1%)"),
+    "linear zero": (("-s", "{red}@linear:0:0", "--depth", "{depth}"),
+                    "style mask 'linear:0:0' selects 0% of the photo"),
+    "black mask image": (("-s", "{red}", "--style-mask", "image:{black}"), "black.png' selects 0% of the photo"),
+    "depth range beyond every depth": (("--style-far", "{red}", "--depth", "{depth}", "--depth-range", "10", "20"),
+                                       "style mask 'far' selects 0.0045% of the photo (under 0.1%): the photo's "
+                                       "depth, normalised, spans 0.00..0.00; check the mask and --depth-range"),
+}
+
+
+@pytest.fixture
+def black(tmp_path: Path) -> Path:
+    path = tmp_path / "black.png"
+    save_image(torch.zeros(3, H, W), path)
+    return path
+
+
+def _filled(args: tuple[str, ...], scene: dict[str, Path], black: Path) -> list[str]:
+    values = {**{k: str(v) for k, v in scene.items()}, "black": str(black)}
+    return [arg.format(**values) for arg in args]
+
+
+@pytest.mark.parametrize("case", list(EMPTY_MASKS))
+def test_a_style_mask_that_selects_nothing_is_refused_before_any_work(run_cli, scene, black, tmp_path, monkeypatch,
+                                                                    case) -> None:
+    """Refused in one line naming the mask and the share it selects, before a network is built: without the check
+    such a run goes to the end and returns the photo unchanged (a mask of exact zeros) or, as the losses normalise
+    by the mask, styles the whole photo (a mask faint everywhere)."""
+    def no_networks(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the networks were built before the empty mask was refused")
+
+    monkeypatch.setattr("restyle.pipelines.image.build_networks", no_networks)
+    args, needle = EMPTY_MASKS[case]
+    out = tmp_path / "out.png"
+    code, _, err = run_cli("image", scene["content"], *_filled(args, scene, black), "-o", out, *ARGS)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and needle in err and "--allow-empty-mask" in err, err
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_allow_empty_mask_runs_with_a_one_line_warning(run_cli, scene, black, tmp_path) -> None:
+    out = tmp_path / "out.png"
+    args, _ = EMPTY_MASKS["depth range beyond every depth"]
+    code, _, err = run_cli("image", scene["content"], *_filled(args, scene, black), "--allow-empty-mask",
+                           "-o", out, *ARGS[:-3], "--iters", "1", "-q")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("restyle image: warning: style mask 'far' selects"), err
+    assert "running anyway" in warnings[0] and out.exists()
+    assert "allow_empty_mask = true" in (tmp_path / "out.config.toml").read_text()
 
 
 def test_depth_options_are_refused_with_text(run_cli, scene, tmp_path) -> None:

@@ -1,18 +1,25 @@
 """The mesh pipeline's texture options (``[texture]``: recolouring, pyramid residual, style scale, shared content
-pass) and a short run with the real VGG19 weights."""
+pass), what export keeps of a small RGBA texture, and a short run with the real VGG19 weights."""
 
 from __future__ import annotations
 
+import io
+import json
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import trimesh
+from PIL import Image
 
 from restyle.api import stylize_mesh
 from restyle.configs import apply_overrides
 from restyle.errors import ConfigError
 from restyle.io.images import load_image, save_image
 from restyle.pipelines.mesh import MeshConfig, MeshJob
+from restyle.pipelines.mesh_outputs import final_texture
 from restyle.pipelines.mesh_step import view_terms
 
 TINY = {
@@ -115,3 +122,53 @@ def test_the_demo_config_runs_offline_with_the_real_vgg19_and_changes_the_covere
     residual = (load_image(tmp_path / "out" / "residual_0.png") - 0.5).abs().amax(dim=0)  # 0.5 + r/2 on disk
     assert covered.float().mean() > 0.2
     assert (residual[covered] > 2 / 255).float().mean() > 0.5
+
+
+def _masked_cube(folder: Path, rgba: np.ndarray) -> Path:
+    """A cube GLB whose one material is alphaMode MASK (cutoff 0.3) with the ``[64, 64, 4]`` uint8 ``rgba`` texture."""
+    box = trimesh.creation.box(extents=(2.0, 2.0, 2.0))
+    vertices = box.vertices[box.faces].reshape(-1, 3)
+    uv = np.random.default_rng(3).uniform(0.05, 0.95, (len(vertices), 2))
+    material = trimesh.visual.material.PBRMaterial(
+        name="leaves", baseColorTexture=Image.fromarray(rgba, "RGBA"), alphaMode="MASK", alphaCutoff=0.3
+    )
+    cube = trimesh.Trimesh(vertices, np.arange(len(vertices)).reshape(-1, 3),
+                           visual=trimesh.visual.TextureVisuals(uv=uv, material=material), process=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "masked.glb").write_bytes(trimesh.Scene(cube).export(file_type="glb"))
+    return folder / "masked.glb"
+
+
+def _glb_base_color_image(path: Path) -> tuple[Image.Image, dict]:
+    """The base-colour image of a GLB's first material, and that material's JSON."""
+    data = path.read_bytes()
+    length = struct.unpack_from("<I", data, 12)[0]
+    document, binary = json.loads(data[20 : 20 + length]), data[20 + length + 8 :]
+    material = document["materials"][0]
+    texture = document["textures"][material["pbrMetallicRoughness"]["baseColorTexture"]["index"]]
+    view = document["bufferViews"][document["images"][texture["source"]]["bufferView"]]
+    start = view.get("byteOffset", 0)
+    return Image.open(io.BytesIO(binary[start : start + view["byteLength"]])), material
+
+
+def test_a_small_rgba_texture_comes_back_at_its_own_size_with_its_alpha_byte_for_byte(style, tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    rgba = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)  # noisy alpha: any resampling would change it
+    tiny = {**TINY, "style": {"backbone": "patch"}, "render": {**TINY["render"], "texture_size": 128}}
+    result = stylize_mesh(_masked_cube(tmp_path / "asset", rgba), [style], tmp_path / "out", **tiny)
+    assert tuple(result.textures[0].shape) == (3, 64, 64)  # not --texture-size's 128
+    image, material = _glb_base_color_image(result.glb)
+    assert image.mode == "RGBA" and image.size == (64, 64)
+    assert np.array_equal(np.asarray(image)[..., 3], rgba[..., 3])
+    assert material["alphaMode"] == "MASK" and material["alphaCutoff"] == pytest.approx(0.3)
+    obj_png = Image.open(next((result.obj.parent).glob("*.png")))
+    assert obj_png.size == (64, 64) and np.array_equal(np.asarray(obj_png)[..., 3], rgba[..., 3])
+    assert not np.array_equal(np.asarray(image)[..., :3], rgba[..., :3])  # the colour was stylised
+
+
+def test_a_residual_larger_than_the_original_is_averaged_down_not_sampled() -> None:
+    # every 4th row of the residual is 0.4: point samples (bilinear at a quarter) fall between them and see 0
+    residual = torch.zeros(3, 128, 128)
+    residual[:, ::4] = 0.4
+    out = final_texture(torch.full((3, 32, 32), 0.5), None, residual, torch.ones(32, 32, dtype=torch.bool))
+    torch.testing.assert_close(out.mean(), torch.tensor(0.6), atol=0.01, rtol=0)

@@ -131,6 +131,33 @@ def test_an_rgbd_path_that_is_a_file_is_refused_up_front(box: Path, tmp_path: Pa
     assert not (tmp_path / "sheet.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("sheet", "role"),
+    [
+        ("rgbd/view_00.png", "colour of RGB-D view 0"),
+        ("rgbd/view_02_depth.png", "depth of RGB-D view 2"),
+        ("rgbd/../rgbd/view_01.png", "colour of RGB-D view 1"),  # the same file by another spelling
+        ("rgbd", "RGB-D folder"),  # with --rgbd rgbd.png below: the folder cannot be made where the sheet is
+    ],
+)
+def test_a_sheet_that_is_one_of_the_rgbd_files_is_refused_before_anything(box, tmp_path, monkeypatch, sheet,
+                                                                           role) -> None:
+    monkeypatch.setattr(render_asset, "load_mesh", lambda *a, **k: pytest.fail("loaded before the check"))
+    folder = tmp_path / ("rgbd.png" if sheet == "rgbd" else "rgbd")
+    output = tmp_path / ("rgbd.png" if sheet == "rgbd" else sheet)
+    config = RenderAssetConfig(mesh=box, output=output, views=VIEWS, size=SIZE, rgbd=folder)
+    with pytest.raises(ConfigError, match=rf"both the sheet and the {role} would be written there"):
+        render_asset.run(config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_sheet_named_view_00_in_the_rgbd_folder_is_one_line_exit_2(run_cli, box, tmp_path) -> None:
+    code, out, err = run_cli("render", box, "-o", tmp_path / "rgbd" / "view_00.png", "--rgbd", tmp_path / "rgbd",
+                             "--views", VIEWS, "--size", SIZE)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0 and "view_00.png" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     files = (p for p in folder.rglob("*") if p.is_file())
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}

@@ -1,4 +1,4 @@
-"""encode_prompt: templates, normalise-average-normalise, the per-encoder cache, bad input."""
+"""encode_prompt: CLIPstyler's templates, average-then-normalise, the per-encoder cache, bad input."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restyle.errors import InputError
-from restyle.text.prompts import PROMPT_TEMPLATES, encode_prompt
+from restyle.text.prompts import IMAGENET_TEMPLATES, PROMPT_TEMPLATES, encode_prompt
 
 
 class CountingEncoder(nn.Module):
@@ -33,14 +33,47 @@ def tokenizer(prompts: Sequence[str]) -> torch.Tensor:
     return torch.tensor([[ord(c) / 100 for c in prompt.ljust(8)[:8]] for prompt in prompts])
 
 
-def test_is_the_normalised_mean_of_per_template_unit_embeddings() -> None:
+class FixedEncoder(nn.Module):
+    """Row i of ``rows`` for the i-th sentence of a batch; remembers the sentences' token ids it was given."""
+
+    name = "fixed"
+
+    def __init__(self, rows: list[list[float]]) -> None:
+        super().__init__()
+        self.rows = torch.tensor(rows)
+        self.seen = 0
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.seen = tokens.shape[0]
+        return self.rows[: tokens.shape[0]]
+
+
+def test_raw_embeddings_are_averaged_then_normalised() -> None:
+    """CLIPstyler's order. Normalising each first would give (1, 1)/sqrt(2) here: the longer row must weigh more."""
+    embedding = encode_prompt("moss", FixedEncoder([[3.0, 0.0], [0.0, 1.0]]), tokenizer, ("{}.", "a {}."))
+    torch.testing.assert_close(embedding, torch.tensor([3.0, 1.0]) / 10**0.5)
+    assert not embedding.requires_grad
+
+
+def test_is_the_normalised_mean_over_the_given_templates() -> None:
     encoder = CountingEncoder()
     templates = ("a photo of {}.", "{}.", "a painting of {}.")
     embedding = encode_prompt("moss", encoder, tokenizer, templates)
-    each = F.normalize(encoder.encode_text(tokenizer([t.format("moss") for t in templates])), dim=-1)
+    each = encoder.encode_text(tokenizer([t.format("moss") for t in templates]))
     torch.testing.assert_close(embedding, F.normalize(each.mean(dim=0), dim=-1))
     torch.testing.assert_close(embedding.norm(), torch.tensor(1.0))
-    assert embedding.shape == (6,) and not embedding.requires_grad
+    assert embedding.shape == (6,)
+
+
+def test_the_default_is_clipstylers_79_imagenet_templates() -> None:
+    assert PROMPT_TEMPLATES is IMAGENET_TEMPLATES and len(set(IMAGENET_TEMPLATES)) == 79
+    assert all(template.count("{}") == 1 for template in IMAGENET_TEMPLATES)
+    # CLIPstyler's template.py: OpenAI's list without "a photo of many {}.", in its order
+    assert IMAGENET_TEMPLATES[0] == "a bad photo of a {}." and IMAGENET_TEMPLATES[-1] == "a tattoo of the {}."
+    assert "a photo of many {}." not in IMAGENET_TEMPLATES
+    encoder = FixedEncoder(torch.eye(79).tolist())
+    encode_prompt("moss", encoder, tokenizer)
+    assert encoder.seen == 79  # every template is embedded
 
 
 def test_cached_per_encoder_and_prompt() -> None:
@@ -50,11 +83,6 @@ def test_cached_per_encoder_and_prompt() -> None:
     encode_prompt("rust", first, tokenizer)
     encode_prompt("moss", second, tokenizer)
     assert first.calls == 2 and second.calls == 1
-
-
-def test_our_templates_each_hold_one_slot() -> None:
-    assert 10 <= len(PROMPT_TEMPLATES) <= 20
-    assert all(template.count("{}") == 1 for template in PROMPT_TEMPLATES)
 
 
 @pytest.mark.parametrize(("prompt", "templates"), [("  ", PROMPT_TEMPLATES), ("moss", ()), ("moss", ("no slot",))])

@@ -1,4 +1,5 @@
-"""CLIP tokenizer: ids computed by hand on a tiny vocabulary, and the refusal of unusable vocabularies."""
+"""CLIP tokenizer: ids computed by hand on a tiny vocabulary, OpenAI's text cleaning, and the refusal of unusable
+vocabularies."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tokenizers.pre_tokenizers import ByteLevel
 
 from restyle.errors import WeightsMissingError
 from restyle.text.tokenizer import ClipTokenizer, load_clip_tokenizer
 
 START, END = 18, 19  # ids of <|startoftext|> and <|endoftext|> in the tiny vocabulary (conftest.py)
+BYTES = tuple(sorted(ByteLevel.alphabet()))  # the 256 characters byte-level BPE spells any text with
 
 
 def ids(tokenizer: ClipTokenizer, prompt: str) -> list[int]:
@@ -27,6 +30,44 @@ def test_token_ids_match_a_hand_computed_bpe(tiny_vocabulary: Path) -> None:
     assert ids(tokenizer, "A Photo of a CAT") == [START, 7, 16, 17, 7, 12, END]
     # no merge applies to "tot": t o t</w> -> t (6), o (4), t</w> (10)
     assert ids(tokenizer, "tot") == [START, 6, 4, 10, END]
+
+
+@pytest.fixture
+def byte_vocabulary(tmp_path: Path, write_vocabulary: Callable[..., Path]) -> Path:
+    """Every byte a token of its own (alone and word-final), with the tiny vocabulary's merges: any two texts that
+    differ after cleaning get different ids, so equal ids are the cleaning's doing."""
+    merged = ("ca", "cat</w>", "ph", "pho", "to</w>", "photo</w>", "of</w>")
+    tokens = (*BYTES, *(byte + "</w>" for byte in BYTES), *merged, "<|startoftext|>", "<|endoftext|>")
+    return write_vocabulary(tmp_path / "bytes", tokens)
+
+
+def used_ids(tokenizer: ClipTokenizer, prompt: str) -> list[int]:
+    row = tokenizer([prompt])[0].tolist()
+    return row[: row.index(tokenizer.end_of_text_id) + 1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "clean"),
+    [
+        ("Van Gogh’s “Starry Night”", 'van gogh\'s "starry night"'),
+        ("rock &amp; roll &amp;amp; blues", "rock & roll & blues"),  # an entity escaped twice too
+        ("ﬁreﬂies", "fireflies"),
+        ("ＦＵＬＬ－ｗｉｄｔｈ ｃａｔ", "full-width cat"),
+    ],
+    ids=["curly-quotes", "html-entities", "ligatures", "full-width"],
+)
+def test_prompts_are_cleaned_as_openai_clip_cleans_them(byte_vocabulary: Path, typed: str, clean: str) -> None:
+    tokenizer = ClipTokenizer.from_folder(byte_vocabulary)
+    assert used_ids(tokenizer, typed) == used_ids(tokenizer, clean)
+    uncleaned = tokenizer.backend([typed, clean], padding="max_length", max_length=77)["input_ids"]
+    assert uncleaned[0] != uncleaned[1]  # transformers alone tokenises the typed text differently
+
+
+def test_whitespace_is_collapsed_and_text_lower_cased(byte_vocabulary: Path) -> None:
+    tokenizer = ClipTokenizer.from_folder(byte_vocabulary)
+    assert used_ids(tokenizer, " \t A  Photo\n\nof a  CAT \n") == used_ids(tokenizer, "a photo of a cat")
+    assert used_ids(tokenizer, "a photo of a cat") == [tokenizer.backend.convert_tokens_to_ids(t) for t in (
+        "<|startoftext|>", "a</w>", "photo</w>", "of</w>", "a</w>", "cat</w>", "<|endoftext|>")]
 
 
 def test_batches_are_padded_to_the_context_length(tiny_vocabulary: Path) -> None:

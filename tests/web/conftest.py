@@ -46,3 +46,11 @@ def style_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("styles") / "stripes.png"
     save_image(torch.stack([stripes, 0.3 * stripes, 1 - stripes]), path)
     return path
+
+
+@pytest.fixture
+def uploads(tmp_path: Path) -> Path:
+    """Where the "browser" puts files: each in its own folder, as Gradio does, with the user's base name."""
+    folder = tmp_path / "gradio"
+    folder.mkdir()
+    return folder

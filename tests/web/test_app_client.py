@@ -24,7 +24,7 @@ def client(web_app) -> Client:
 def _run_mesh(client: Client, mesh: list[Path], styles: list[Path], steps: int = 3) -> tuple:
     return client.predict(
         [handle_file(str(p)) for p in mesh], [handle_file(str(p)) for p in styles], "", FAST["preset"],
-        FAST["backbone"], str(steps), "", "", "", 128, "", api_name="/run_mesh",
+        FAST["backbone"], str(steps), "", "", "", 128, "", None, api_name="/run_mesh",
     )
 
 
@@ -85,9 +85,43 @@ def test_a_bad_upload_is_a_short_message_and_starts_nothing(client, web_app, sty
 def test_a_bad_number_is_a_message_too(client, assets, style_image) -> None:
     outputs = client.predict(
         [handle_file(str(assets / "meshes" / "box_textured" / "BoxTextured.glb"))], [handle_file(str(style_image))],
-        "", "draft", "patch", "many", "", "", "", None, "", api_name="/run_mesh",
+        "", "draft", "patch", "many", "", "", "", None, "", None, api_name="/run_mesh",
     )
     assert "'many' is not a number" in outputs[-1]
+
+
+@pytest.mark.parametrize("steps, style_weight, pattern, palette, shown", [
+    ("nan", "", "", "", "Steps: 'nan' is not a finite number"),
+    ("3", "inf", "", "", "Style weight: 'inf' is not a finite number"),
+    ("3", "-1", "", "", "Style weight must be >= 0"),
+    ("3", "", "0.5", "", "Pattern scale must be > 1"),
+    ("3", "", "", "/etc/passwd", "Palette: use auto, none or colours"),
+])  # fmt: skip
+def test_a_bad_number_or_palette_is_one_line_and_makes_no_job(
+    client, web_app, assets, style_image, steps, style_weight, pattern, palette, shown
+) -> None:
+    """Refused before a job folder exists, with the field's name; never Gradio's bare "Error" and a traceback."""
+    jobs = web_app.data_dir / "jobs"
+    before = set(jobs.iterdir())
+    outputs = client.predict(
+        [handle_file(str(assets / "meshes" / "box_textured" / "BoxTextured.glb"))], [handle_file(str(style_image))],
+        "", "draft", "patch", steps, style_weight, "", palette, None, pattern, None, api_name="/run_mesh",
+    )
+    assert shown in outputs[-1] and len(outputs[-1].strip().splitlines()) == 1
+    assert set(jobs.iterdir()) == before
+
+
+@pytest.mark.parametrize("size, shown", [("nan", "Long side: 'nan' is not a finite number"),
+                                         (0, "Long side must be >= 1"), (2.5, "Long side: '2.5' is not a whole")])
+def test_a_bad_image_size_is_one_line_and_makes_no_job(client, web_app, assets, style_image, size, shown) -> None:
+    jobs = web_app.data_dir / "jobs"
+    before = set(jobs.iterdir())
+    outputs = client.predict(
+        handle_file(str(assets / "content" / "cc0_chelsea_cat.png")), [handle_file(str(style_image))], "", "",
+        size, "3", "nnfm", "patch", api_name="/run_image",
+    )
+    assert shown in outputs[-1]
+    assert set(jobs.iterdir()) == before
 
 
 def test_an_image_job(client, web_app, assets, style_image) -> None:

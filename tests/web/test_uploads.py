@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from upload_fixtures import ESCAPES, escaping_upload, quad_upload
 
 from restyle.io.meshes import load_mesh
 from restyle.web.uploads import (
@@ -29,14 +30,6 @@ SPOT_FILES = ("spot.obj", "spot.mtl", "spot_texture.png")
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def uploads(tmp_path: Path) -> Path:
-    """Where the "browser" puts files: each in its own folder, as Gradio does, with the user's base name."""
-    folder = tmp_path / "gradio"
-    folder.mkdir()
-    return folder
 
 
 @pytest.fixture
@@ -237,6 +230,19 @@ def test_reference_outside_the_upload_is_refused(assets: Path, uploads: Path, tm
     _refused(lambda: stage_mesh(files, work / "asset"), tmp_path, work, "spot.obj", "secret.png", "outside")
 
 
+def test_the_quad_upload_itself_is_accepted(uploads: Path, work: Path) -> None:
+    files = quad_upload(uploads, mtllib="x.bin", library="x.bin", extra="bump quad.png\nMAP_BUMP\tquad.png\n")
+    assert stage_mesh(files, work / "asset").name == "quad.obj"
+
+
+@pytest.mark.parametrize("spelling", ESCAPES)
+def test_every_spelling_of_a_path_outside_the_upload_is_refused(
+    uploads: Path, tmp_path: Path, work: Path, spelling: str
+) -> None:
+    files = escaping_upload(uploads, tmp_path, spelling)
+    _refused(lambda: stage_mesh(files, work / "asset"), tmp_path, work, "quad.obj", "outside the upload")
+
+
 def test_gltf_buffer_outside_the_upload_is_refused(
     assets: Path, uploads: Path, tmp_path: Path, work: Path
 ) -> None:
@@ -267,6 +273,18 @@ def test_bad_images_are_refused(assets: Path, uploads: Path, tmp_path: Path, wor
     _refused(lambda: stage_images([big, truncated], dest, "style image"), tmp_path, work, "cut.jpg")
     _refused(lambda: stage_images([big], dest, "style image", UploadLimits(max_file_bytes=1000)), tmp_path, work)
     _refused(lambda: stage_images([], dest, "style image"), tmp_path, work, "style image")
+
+
+def test_images_over_the_total_upload_limit_are_refused(
+    assets: Path, uploads: Path, tmp_path: Path, work: Path
+) -> None:
+    """Each image is under the file limit; together they are over the upload's."""
+    images = [_upload(uploads, assets / "styles" / "cc0_texture_brick.png", f"style{index}.png") for index in (1, 2)]
+    size = images[0].stat().st_size
+    limits = UploadLimits(max_file_bytes=size, max_total_bytes=2 * size - 1)
+    _refused(lambda: stage_images(images, work / "styles", "style image", limits), tmp_path, work, "2 files",
+             "upload limit")
+    assert len(stage_images(images, work / "styles", "style image", UploadLimits(max_total_bytes=2 * size))) == 2
 
 
 def test_a_failure_leaves_an_existing_empty_dest_empty(assets: Path, uploads: Path, work: Path) -> None:

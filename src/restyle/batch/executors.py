@@ -1,7 +1,9 @@
 """Where batch jobs run: in this process, in a pool of spawned worker processes, or as Ray tasks.
 
 Every executor runs :func:`restyle.batch.jobs.execute` once per attempt and hands each attempt to a
-:class:`Tracker`, which retries failed jobs and stops the batch after an interrupted one.
+:class:`Tracker`, which retries failed jobs and stops the batch after an interrupted one. A job whose worker died
+(a killed process, a lost Ray node) is submitted again as it was, and so continues from its checkpoint; the other
+jobs of a broken process pool are too.
 
 Ray: ``ray.init(address=...)`` joins a cluster (``"auto"`` for the one this machine belongs to) or, without an
 address, starts a local one. Each job is one task asking for the manifest's ``cpus``/``gpus``. Workers write
@@ -26,7 +28,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from restyle.batch.jobs import Attempt, JobSpec, execute
+from restyle.batch.jobs import Attempt, JobSpec, execute, new_token
 from restyle.batch.manifest import Resources
 from restyle.errors import ConfigError
 
@@ -62,12 +64,21 @@ class Tracker:
         state.last, state.seconds = attempt, state.seconds + attempt.seconds
         if attempt.status == "interrupted":
             self.stopped = True
-        if attempt.status == "failed" and may_retry and state.attempts < self.max_attempts and not self.stopped:
+        may_retry = may_retry and attempt.retryable and state.attempts < self.max_attempts and not self.stopped
+        if attempt.status == "failed" and may_retry:
             self.emit("retrying", spec.name, {"attempt": state.attempts, "error": attempt.error})
-            return dataclasses.replace(spec, mode="overwrite")  # the failed try may have left files behind
+            return again(spec, attempt)
         self.emit(attempt.status, spec.name, {"attempt": state.attempts, "seconds": state.seconds,
                                               "error": attempt.error, "outputs": attempt.outputs})
         return None
+
+
+def again(spec: JobSpec, attempt: Attempt) -> JobSpec:
+    """The spec of the next try: the same submission after its worker died (it resumes from its checkpoint),
+    a new one replacing the folder after the job failed by itself (the failed try may have left files)."""
+    if attempt.lost:
+        return spec
+    return dataclasses.replace(spec, mode="overwrite", token=new_token())
 
 
 def run_local(specs: Sequence[JobSpec], tracker: Tracker, workers: int) -> None:
@@ -136,6 +147,18 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
                                initializer=_worker_setup)
 
 
+def _watch_new_worker(pool: ProcessPoolExecutor) -> None:
+    """Wake the pool's manager thread once more after a submit. CPython (3.11, at least) wakes it before it spawns
+    the task's worker, so the manager may go on waiting without watching that worker: were it killed, the pool
+    would notice only at its next event (another job's end), and the jobs beside it would run on meanwhile. Private
+    names, looked up defensively: without them the death is noticed late, never missed."""
+    wakeup, lock = getattr(pool, "_executor_manager_thread_wakeup", None), getattr(pool, "_shutdown_lock", None)
+    if wakeup is None or lock is None:
+        return
+    with lock:  # the manager closes the wakeup under this lock when the pool ends
+        wakeup.wakeup()
+
+
 def _run_in_pool(specs: Sequence[JobSpec], tracker: Tracker, workers: int) -> None:
     """Each job in a fresh spawned process (no state, CUDA context or leak shared between jobs)."""
     queue = collections.deque(specs)
@@ -147,6 +170,7 @@ def _run_in_pool(specs: Sequence[JobSpec], tracker: Tracker, workers: int) -> No
                 spec = queue.popleft()
                 tracker.started(spec)
                 running[pool.submit(execute, spec)] = spec
+                _watch_new_worker(pool)
             try:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
@@ -162,10 +186,13 @@ def _run_in_pool(specs: Sequence[JobSpec], tracker: Tracker, workers: int) -> No
                 try:
                     attempt = future.result()
                 except BrokenProcessPool:
-                    attempt = Attempt("failed", 0.0, "the worker process died (killed, or out of memory)")
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    attempt = Attempt("failed", 0.0, "the worker process died (killed, or out of memory)", lost=True)
+                    # wait for the old pool's workers to end: those still running got a SIGTERM and write their
+                    # checkpoints, and hold their folders' locks until they exit
+                    pool.shutdown(wait=True, cancel_futures=True)
                     pool = _new_pool(workers)
-                    queue.extendleft(reversed(list(running.values())))  # their pool is gone: run them again
+                    # their pool is gone with it: the same submissions again, which resume from their checkpoints
+                    queue.extendleft(reversed(list(running.values())))
                     for lost in running.values():
                         tracker.states[lost.name].attempts -= 1
                     running.clear()
@@ -241,9 +268,9 @@ def _result(ray: Any, ref: Any) -> Attempt:
         return ray.get(ref)
     except ray.exceptions.TaskCancelledError:
         return Attempt("interrupted", 0.0, "cancelled")
-    except ray.exceptions.RayError as error:
+    except ray.exceptions.RayError as error:  # ``execute`` never raises: its worker or node was lost
         lines = str(error).strip().splitlines()
-        return Attempt("failed", 0.0, f"{type(error).__name__}: {lines[0] if lines else ''}"[:400])
+        return Attempt("failed", 0.0, f"{type(error).__name__}: {lines[0] if lines else ''}"[:400], lost=True)
 
 
 def _fail_unschedulable(ray: Any, pending: dict, tracker: Tracker, resources: dict[str, Resources],

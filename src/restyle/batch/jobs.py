@@ -1,22 +1,29 @@
-"""One batch job: its fingerprint (inputs and resolved config), its record, what to do with it, and the
-function a worker runs (in this process, a spawned process or a Ray task)."""
+"""One batch job as a worker sees it: its spec, its record, and the function a worker runs (in this process, a
+spawned process or a Ray task). Planning, in the batch's own process, is :mod:`restyle.batch.plan`."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from restyle.batch.manifest import BatchJob
 from restyle.errors import RestyleError, first_line
 from restyle.io.atomic import write_text_atomic
+
+if TYPE_CHECKING:
+    from restyle.pipelines.mesh import MeshResult
 
 RECORD = "batch_record.json"
 CHECKPOINT = "checkpoint.pt"
 Mode = Literal["fresh", "resume", "overwrite"]
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +38,9 @@ class JobSpec:
     options: dict[str, Any]
     mode: Mode
     fingerprint: str
+    # One per submission, written into the record when it starts: the same submission run again after its worker
+    # died (a killed process, a lost Ray node; Ray's own retries included) finds it there and resumes.
+    token: str = dataclasses.field(default_factory=new_token)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,39 +51,8 @@ class Attempt:
     seconds: float
     error: str = ""
     outputs: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> path relative to OUTDIR
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def input_files(job: BatchJob) -> list[Path]:
-    """The mesh with its companions (MTL, textures, .bin) and the style images. A file the mesh loader cannot
-    read is hashed alone: its job fails at run time, and it is re-tried when the file changes."""
-    from restyle.io.meshes import load_mesh
-
-    try:
-        mesh_files = [Path(p) for p in load_mesh(job.mesh, unwrap=False).source_files]
-    except Exception:  # noqa: BLE001 - any unreadable asset: the job reports it when it runs
-        mesh_files = [job.mesh]
-    styles = [Path(str(s).partition("@")[0]) if not s.exists() else s for s in job.styles]
-    return sorted(set(mesh_files)) + styles
-
-
-def fingerprint(job: BatchJob, output: Path) -> tuple[str, dict[str, str]]:
-    """SHA-256 over the inputs' bytes and the resolved config (without per-invocation permissions)."""
-    from restyle import api
-    from restyle.configs import to_dict
-
-    hashes = {str(path): sha256_file(path) for path in input_files(job) if path.is_file()}
-    config = to_dict(api.mesh_config(job.mesh, job.styles, output, preset=job.preset, **job.options))
-    config.pop("overwrite", None)
-    text = json.dumps({"inputs": hashes, "config": config}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest(), hashes
+    lost: bool = False  # failed because its worker died, not by itself: run again, it resumes
+    retryable: bool = True  # False: trying again cannot help (its folder cannot be written)
 
 
 def read_record(folder: Path) -> dict[str, Any] | None:
@@ -88,43 +67,27 @@ def write_record(folder: Path, **fields: Any) -> None:
     write_text_atomic(folder / RECORD, json.dumps(fields, indent=2, sort_keys=True) + "\n")
 
 
-def outputs_exist(folder: Path, record: dict[str, Any]) -> bool:
-    outputs = record.get("outputs") or {}
-    return bool(outputs) and all((folder.parent / rel).is_file() for rel in outputs.values())
+def has_checkpoint(folder: Path) -> bool:
+    return (folder / CHECKPOINT).is_file() and (folder / "config.toml").is_file()
 
 
-def plan(job: BatchJob, output: Path, digest: str) -> Mode | None:
-    """``None`` when the job is finished with these inputs and config (nothing to do); ``resume`` when an
-    interrupted run of the same job left its checkpoint; ``overwrite`` when the folder holds another run."""
-    folder = output / job.name
-    record = read_record(folder)
-    same = record is not None and record.get("fingerprint") == digest
-    if same and record.get("finished") and outputs_exist(folder, record):
-        return None
-    if same and not record.get("finished") and (folder / CHECKPOINT).is_file() and (folder / "config.toml").is_file():
-        return "resume"
-    if any((folder / marker).exists() for marker in ("config.toml", CHECKPOINT)):
-        return "overwrite"
-    return "fresh"
+def effective_mode(spec: JobSpec) -> Mode:
+    """The spec's mode, unless this very submission ran before and its worker died: then it continues from its
+    checkpoint, or replaces what it left when it wrote none."""
+    record = read_record(spec.output)
+    if record is None or record.get("token") != spec.token:
+        return spec.mode
+    return "resume" if not record.get("finished") and has_checkpoint(spec.output) else "overwrite"
 
 
-def collect_outputs(spec: JobSpec, glb: Path | None = None) -> dict[str, str]:
-    """The files the gallery shows, relative to OUTDIR."""
+def collect_outputs(spec: JobSpec, result: MeshResult) -> dict[str, str]:
+    """The files of this run that the gallery shows, relative to OUTDIR (never another run's left in the folder)."""
     folder = spec.output
-    found: dict[str, Path] = {}
-    glbs = [glb] if glb is not None else sorted(folder.glob("*_stylized.glb"))
-    if glbs and glbs[0].is_file():
-        found["glb"] = glbs[0]
-    objs = sorted((folder / "obj").glob("*_stylized.obj"))
-    if objs:
-        found["obj"] = objs[0]
-    for role, name in (("before_after", "before_after.png"), ("preview", "preview.png")):
-        if (folder / name).is_file():
-            found[role] = folder / name
-    for suffix in ("gif", "mp4"):
-        if (folder / f"turntable.{suffix}").is_file():
-            found["turntable"] = folder / f"turntable.{suffix}"
-    return {role: path.relative_to(folder.parent).as_posix() for role, path in found.items()}
+    found = {"glb": Path(result.glb), "obj": Path(result.obj), "before_after": folder / "before_after.png",
+             "preview": folder / "preview.png"}
+    if result.config.outputs.turntable != "none":
+        found["turntable"] = folder / f"turntable.{result.config.outputs.turntable}"
+    return {role: path.relative_to(folder.parent).as_posix() for role, path in found.items() if path.is_file()}
 
 
 def failure_reason(error: BaseException) -> str:
@@ -134,26 +97,42 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {first_line(error, limit=400)}"
 
 
+def _start(spec: JobSpec) -> Mode:
+    """Check that the job's folder can be written, make it, and record the submission; its mode."""
+    from restyle.pipelines.preflight import check_writable
+
+    check_writable(spec.output, folder=True)
+    mode = effective_mode(spec)
+    spec.output.mkdir(parents=True, exist_ok=True)
+    write_record(spec.output, name=spec.name, fingerprint=spec.fingerprint, token=spec.token, finished=False)
+    return mode
+
+
 def execute(spec: JobSpec) -> Attempt:
     """Run one job in its folder; never raises for a failure of the job itself."""
     from restyle import api  # looked up at call time, so that a test can wrap ``api.stylize_mesh``
 
     start = time.monotonic()
-    spec.output.mkdir(parents=True, exist_ok=True)
-    write_record(spec.output, name=spec.name, fingerprint=spec.fingerprint, finished=False)
+    try:
+        mode = _start(spec)
+    except (RestyleError, OSError) as error:  # a read-only folder, a file where it goes: this job only
+        return Attempt("failed", time.monotonic() - start, failure_reason(error), retryable=False)
     kwargs: dict[str, Any] = dict(spec.options)
-    if spec.mode == "resume":
+    if mode == "resume":
         kwargs["resume"] = spec.output
-    elif spec.mode == "overwrite":
+    elif mode == "overwrite":
         kwargs["overwrite"] = True
     try:
         result = api.stylize_mesh(spec.mesh, spec.styles, spec.output, preset=spec.preset, **kwargs)
+        outputs = collect_outputs(spec, result)
+        write_record(spec.output, name=spec.name, fingerprint=spec.fingerprint, token=spec.token, finished=True,
+                     outputs=outputs)
     except KeyboardInterrupt as error:  # restyle's Interrupted included: the checkpoint is written
         return Attempt("interrupted", time.monotonic() - start, failure_reason(error))
     except Exception as error:  # noqa: BLE001 - one bad asset never stops the batch
         reason = failure_reason(error)
-        write_record(spec.output, name=spec.name, fingerprint=spec.fingerprint, finished=False, error=reason)
+        with contextlib.suppress(OSError):  # the reason is in the summary even when the folder went read-only
+            write_record(spec.output, name=spec.name, fingerprint=spec.fingerprint, token=spec.token,
+                         finished=False, error=reason)
         return Attempt("failed", time.monotonic() - start, reason)
-    outputs = collect_outputs(spec, Path(result.glb))
-    write_record(spec.output, name=spec.name, fingerprint=spec.fingerprint, finished=True, outputs=outputs)
     return Attempt("done", time.monotonic() - start, outputs=outputs)

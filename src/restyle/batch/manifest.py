@@ -2,11 +2,13 @@
 
 TOML: ``[[job]]`` tables (``name``, ``mesh``, ``styles``, ``text``, ``preset`` and any config key, sections as
 nested tables such as ``[job.optim]``), and/or a product ``assets = [...]`` x ``[[look]]`` tables (``name``,
-``styles``/``text``, ``preset`` and options) giving one job per asset and look. ``[defaults]`` holds options for
-every job (a job's or look's own win, section by section); ``[resources] cpus = 1, gpus = 0`` is what each job
-asks of a Ray cluster, overridable by a job's or look's own ``[job.resources]``.
+``styles``/``text``, ``preset`` and options) giving one job per asset and look. ``[defaults]`` holds a ``preset``
+and options for every job (a job's or look's own win, section by section); ``[resources] cpus = 1, gpus = 0`` is
+what each job asks of a Ray cluster, overridable by a job's or look's own ``[job.resources]``. ``output`` and
+``overwrite`` are the batch's own (``-o``, ``--overwrite``); any other key that is not an option is refused,
+listing the valid ones.
 
-CSV: header ``name,mesh,styles,text,preset``; several styles separated by ``;``.
+CSV (:mod:`restyle.batch.manifest_csv`): header ``name,mesh,styles,text,preset``; several styles separated by ``;``.
 
 Paths are relative to the manifest's folder. Every job gets a unique, filesystem-safe name (the asset's stem,
 plus the look's name in a product).
@@ -14,19 +16,25 @@ plus the look's name in a product).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
+import functools
 import re
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
-from restyle.errors import ConfigError, InputError, RestyleError
+from restyle.batch.manifest_csv import csv_entries
+from restyle.errors import ConfigError, InputError
 
-# keys of a job or look that are not config options
+# keys of a job, a look and [defaults] that are not config options
 _JOB_KEYS = ("name", "mesh", "styles", "preset", "resources")
-_CSV_HEADER = ("name", "mesh", "styles", "text", "preset")
+_LOOK_KEYS = ("name", "styles", "preset", "resources")
+_DEFAULTS_KEYS = ("preset",)
+# config fields a manifest may not set: the batch sets them for every job (the inputs, -o OUTDIR/<name>, --overwrite)
+_BATCH_FIELDS = frozenset({"mesh", "styles", "output", "overwrite"})
+MAX_PATH_CHARS = 4096  # longer is no file on any filesystem (PATH_MAX); refused before the OS says so in a traceback
+MAX_NAME_BYTES = 200  # a job's folder name, with room under the 255-byte limit of most filesystems
 # files the batch writes into OUTDIR itself: no job folder may take their names
 RESERVED_NAMES = frozenset({"summary.json", "summary.csv", "index.html"})
 
@@ -74,13 +82,29 @@ def merge_options(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@functools.cache
+def option_keys() -> tuple[str, ...]:
+    """The config options a job, look or [defaults] may set: ``restyle mesh``'s, less the batch's own."""
+    from restyle.pipelines.mesh_config import MeshConfig  # here: it brings torch, which parsing a manifest needs not
+
+    return tuple(f.name for f in dataclasses.fields(MeshConfig) if f.name not in _BATCH_FIELDS)
+
+
+def check_keys(path: Path, where: str, table: dict[str, Any], own: tuple[str, ...]) -> None:
+    """ConfigError naming the first key of ``table`` that is neither one of ``own`` nor a config option."""
+    valid = (*own, *option_keys())
+    unknown = sorted(set(table) - set(valid))
+    if unknown:
+        raise ConfigError(f"{path}: {where}: unknown key {unknown[0]!r} (valid: {', '.join(valid)})")
+
+
 def load_manifest(path: str | Path) -> Manifest:
     """Read and check a manifest; every problem is one line naming the manifest (and the job)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: manifest not found")
     if path.suffix.lower() == ".csv":
-        jobs = _csv_jobs(path)
+        jobs = [job_from(path, entry, {}, Resources(), index) for index, entry in enumerate(csv_entries(path))]
     elif path.suffix.lower() == ".toml":
         jobs = _toml_jobs(path)
     else:
@@ -98,7 +122,10 @@ def load_manifest(path: str | Path) -> Manifest:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write, is dropped
+        return tomllib.loads(text)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the manifest ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid TOML manifest ({exc})") from None
 
@@ -110,18 +137,24 @@ def _toml_jobs(path: Path) -> list[BatchJob]:
         raise ConfigError(f"{path}: unknown manifest key {unknown[0]!r} (valid: job, assets, look, defaults, "
                           "resources)")
     defaults = _table(path, data, "defaults")
+    check_keys(path, "[defaults]", defaults, _DEFAULTS_KEYS)
     resources = _resources(path, "[resources]", _table(path, data, "resources"), Resources())
-    jobs = [_job(path, entry, defaults, resources, index) for index, entry in enumerate(_tables(path, data, "job"))]
+    jobs = []
+    for index, entry in enumerate(_tables(path, data, "job")):
+        check_keys(path, _label("job", entry, index), entry, _JOB_KEYS)
+        jobs.append(job_from(path, entry, defaults, resources, index))
     assets, looks = data.get("assets", []), _tables(path, data, "look")
     if bool(assets) != bool(looks):
         raise ConfigError(f"{path}: 'assets' and [[look]] tables go together (one job per asset and look)")
     if not isinstance(assets, list) or not all(isinstance(a, str) for a in assets):
         raise ConfigError(f"{path}: 'assets' must be a list of file paths")
+    for index, look in enumerate(looks):
+        check_keys(path, _label("look", look, index), look, _LOOK_KEYS)
     for asset in assets:
         for index, look in enumerate(looks):
             look_name = safe_name(str(look.get("name", f"look{index + 1}")))
             entry = {**look, "mesh": asset, "name": f"{safe_name(Path(asset).stem)}_{look_name}"}
-            jobs.append(_job(path, entry, defaults, resources, index))
+            jobs.append(job_from(path, entry, defaults, resources, index))
     return jobs
 
 
@@ -152,9 +185,17 @@ def _resources(path: Path, where: str, table: Any, base: Resources) -> Resources
     return Resources(cpus=float(values["cpus"]), gpus=float(values["gpus"]))
 
 
-def _job(path: Path, entry: dict[str, Any], defaults: dict[str, Any], resources: Resources, index: int) -> BatchJob:
+def _label(kind: str, entry: dict[str, Any], index: int) -> str:
+    """``job 'name'`` (cut short: a message stays one readable line), or ``job 3`` for one without a name."""
+    name = entry.get("name", index + 1)
+    return f"{kind} {name[:60] + '...' if isinstance(name, str) and len(name) > 60 else name!r}"
+
+
+def job_from(path: Path, entry: dict[str, Any], defaults: dict[str, Any], resources: Resources,
+             index: int) -> BatchJob:
+    """The job an entry (a ``[[job]]`` table, an asset with a look, a CSV row) describes, over ``defaults``."""
     mesh = entry.get("mesh")
-    where = f"job {entry.get('name', index + 1)!r}"
+    where = _label("job", entry, index)
     if not isinstance(mesh, str) or not mesh:
         raise ConfigError(f"{path}: {where}: 'mesh' (a file path) is required")
     styles = entry.get("styles", [])
@@ -162,50 +203,33 @@ def _job(path: Path, entry: dict[str, Any], defaults: dict[str, Any], resources:
         styles = [styles]
     if not isinstance(styles, list) or not all(isinstance(s, str) for s in styles):
         raise ConfigError(f"{path}: {where}: 'styles' must be a list of image paths")
-    preset = entry.get("preset")
+    preset = entry.get("preset", defaults.get("preset"))
     if preset is not None and not isinstance(preset, str):
         raise ConfigError(f"{path}: {where}: 'preset' must be a name")
     own = {k: v for k, v in entry.items() if k not in _JOB_KEYS}
     name = safe_name(str(entry.get("name") or Path(mesh).stem))
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise ConfigError(f"{path}: {where}: the name is longer than {MAX_NAME_BYTES} bytes (a folder is named "
+                          "after it); give a shorter 'name'")
     return BatchJob(
         name=name,
-        mesh=_path(path, mesh),
-        styles=tuple(_path(path, s) for s in styles),
+        mesh=_path(path, where, mesh),
+        styles=tuple(_path(path, where, s) for s in styles),
         preset=preset,
-        options=merge_options(defaults, own),
+        options=merge_options({k: v for k, v in defaults.items() if k not in _DEFAULTS_KEYS}, own),
         resources=_resources(path, f"job {name!r}: resources", entry.get("resources", {}), resources),
     )
 
 
-def _path(manifest: Path, text: str) -> Path:
+def _path(manifest: Path, where: str, text: str) -> Path:
+    if "\0" in text or len(text) > MAX_PATH_CHARS:
+        problem = "holds a NUL character" if "\0" in text else f"is longer than {MAX_PATH_CHARS} characters"
+        shown = text[:40] + ("..." if len(text) > 40 else "")
+        raise ConfigError(f"{manifest}: {where}: the path {shown!r} {problem}; no file is named so")
     # a depth-mask suffix (``far.jpg@far``) stays on the style spec, the file part is made absolute
-    file, at, mask = text.partition("@") if "@" in text and not Path(text).exists() else (text, "", "")
+    file, at, mask = text.rpartition("@") if "@" in text and not (manifest.parent / text).exists() else (text, "", "")
     resolved = (manifest.parent / Path(file).expanduser()).resolve()
     return Path(f"{resolved}{at}{mask}")
-
-
-# ------------------------------------------------------------------------------------------------------ CSV
-
-
-def _csv_jobs(path: Path) -> list[BatchJob]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        header = tuple(name.strip() for name in (reader.fieldnames or ()))
-    unknown = sorted(set(header) - set(_CSV_HEADER))
-    if "mesh" not in header or unknown:
-        raise ConfigError(f"{path}: CSV header must be {','.join(_CSV_HEADER)} (mesh required"
-                          + (f"; unknown column {unknown[0]!r})" if unknown else ")"))
-    jobs = []
-    for index, row in enumerate(rows):
-        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        entry: dict[str, Any] = {"mesh": row.get("mesh", ""),
-                                 "styles": [s.strip() for s in row.get("styles", "").split(";") if s.strip()]}
-        for key in ("name", "text", "preset"):
-            if row.get(key):
-                entry[key] = row[key]
-        jobs.append(_job(path, entry, {}, Resources(), index))
-    return jobs
 
 
 # --------------------------------------------------------------------------------------------------- checks
@@ -223,20 +247,19 @@ def _check_names(path: Path, jobs: list[BatchJob]) -> None:
         raise ConfigError(f"{path}: job name {reserved[0]!r} is reserved for the batch's own files")
 
 
+def style_file(spec: Path) -> Path:
+    """The image file of a style spec: the spec itself, or its part before a depth mask (``far.jpg@far``)."""
+    return spec if "@" not in spec.name or _is_file(spec) else Path(str(spec).rpartition("@")[0])
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the filesystem, a folder that cannot be read
+        return False
+
+
 def _check_files(path: Path, job: BatchJob) -> None:
-    files = [("mesh", job.mesh)] + [("style image", Path(str(s).partition("@")[0]) if not s.exists() else s)
-                                     for s in job.styles]
-    for role, file in files:
-        if not file.is_file():
+    for role, file in [("mesh", job.mesh), *(("style image", style_file(s)) for s in job.styles)]:
+        if not _is_file(file):
             raise InputError(f"{path}: job {job.name!r}: {role} not found: {file}")
-
-
-def validate_jobs(manifest: Manifest, output: Path) -> None:
-    """Resolve every job's config before any work, so that a typo fails the whole batch at once."""
-    from restyle import api
-
-    for job in manifest.jobs:
-        try:
-            api.mesh_config(job.mesh, job.styles, output / job.name, preset=job.preset, **job.options)
-        except RestyleError as error:
-            raise ConfigError(f"{manifest.path}: job {job.name!r}: {error}") from None

@@ -1,8 +1,9 @@
 """``restyle batch MANIFEST -o OUTDIR``: stylise many assets, resumably.
 
 Each job runs ``restyle.api.stylize_mesh`` into ``OUTDIR/<name>`` and leaves ``batch_record.json`` there with
-the SHA-256 of its inputs and resolved config. Running the same command again skips finished jobs, resumes
-interrupted ones from their checkpoint, and re-runs those whose inputs or config changed.
+the SHA-256 of its inputs and resolved config (see :mod:`restyle.batch.plan`). Running the same command again
+skips finished jobs, resumes interrupted ones from their checkpoint, and re-runs those whose inputs or config
+changed.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from restyle.batch.executors import EXECUTORS, Tracker, import_ray, run_local, run_ray
-from restyle.batch.jobs import JobSpec, fingerprint, plan, read_record
-from restyle.batch.manifest import BatchJob, load_manifest, validate_jobs
+from restyle.batch.jobs import JobSpec, Mode, read_record
+from restyle.batch.manifest import BatchJob, load_manifest
+from restyle.batch.plan import PlannedJob, plan_batch
 from restyle.batch.report import BatchSummary, JobReport, write_reports
 from restyle.errors import ConfigError
+from restyle.pipelines.preflight import check_writable
 
 EventCallback = Callable[[str, str, dict[str, Any]], None]
 """``on_event(kind, job_name, detail)``. Kinds: ``planned`` (detail: ``mode`` fresh|resume|overwrite),
@@ -34,6 +37,7 @@ def run_batch(
     retries: int = 1,
     schedule_timeout: float = 300.0,
     on_event: EventCallback | None = None,
+    overwrite: bool = False,
 ) -> BatchSummary:
     """Run every job of ``manifest`` into ``output/<job name>``; write ``summary.json``, ``summary.csv`` and
     ``index.html`` into ``output``.
@@ -43,26 +47,25 @@ def run_batch(
     ``retries`` more times (``1 + retries`` attempts in all); one bad asset never stops the others. An
     interrupted job (Ctrl-C, SIGTERM) stops the batch; running the same command again resumes it.
     ``schedule_timeout``: seconds a Ray task asking for more than the cluster has (a GPU on CPU nodes) waits
-    before it is reported failed. Every job's options are checked before any work starts
-    (:class:`~restyle.errors.ConfigError` naming the manifest and the job).
+    before it is reported failed. Every job's options, and the files the jobs write against those they read,
+    are checked before any work starts (:class:`~restyle.errors.ConfigError` naming the manifest and the job).
+    A job folder holding a run the batch did not make is refused unless ``overwrite``.
     """
     emit = on_event or (lambda kind, name, detail: None)
     _check_arguments(executor, workers, retries)
     loaded = load_manifest(manifest)
     output = Path(output).expanduser().resolve()
-    validate_jobs(loaded, output)
+    check_writable(output, folder=True)  # a read-only OUTDIR would fail every job, and the summary
     if executor == "ray":
         import_ray()  # a missing extra fails before any hashing
 
     specs, skipped = [], {}
-    for job in loaded.jobs:
-        digest, _ = fingerprint(job, output)
-        mode = plan(job, output, digest)
-        if mode is None:
-            skipped[job.name] = _skipped_report(job, output)
+    for planned in plan_batch(loaded, output, overwrite=overwrite):
+        if planned.mode is None:
+            skipped[planned.job.name] = _skipped_report(planned, output)
         else:
-            specs.append(_spec(job, output, mode, digest))
-            emit("planned", job.name, {"mode": mode})
+            specs.append(_spec(planned.job, output, planned.mode, planned.fingerprint))
+            emit("planned", planned.job.name, {"mode": planned.mode})
     emit("batch-start", "", {"total": len(loaded.jobs), "to_run": len(specs), "skipped": len(skipped)})
     for name in skipped:
         emit("skipped", name, {})
@@ -91,14 +94,14 @@ def _check_arguments(executor: str, workers: int, retries: int) -> None:
         raise ConfigError(f"retries must be at least 0, not {retries}")
 
 
-def _spec(job: BatchJob, output: Path, mode: str, digest: str) -> JobSpec:
+def _spec(job: BatchJob, output: Path, mode: Mode, digest: str) -> JobSpec:
     return JobSpec(name=job.name, mesh=job.mesh, styles=job.styles, output=output / job.name, preset=job.preset,
-                   options=job.options, mode=mode, fingerprint=digest)  # type: ignore[arg-type]
+                   options=job.options, mode=mode, fingerprint=digest)
 
 
-def _skipped_report(job: BatchJob, output: Path) -> JobReport:
-    record = read_record(output / job.name) or {}
-    return JobReport(job.name, "skipped", 0, 0.0, "", dict(record.get("outputs") or {}))
+def _skipped_report(planned: PlannedJob, output: Path) -> JobReport:
+    record = read_record(output / planned.job.name) or {}
+    return JobReport(planned.job.name, "skipped", 0, 0.0, "", dict(record.get("outputs") or {}))
 
 
 def _report(job: BatchJob, tracker: Tracker, skipped: dict[str, JobReport]) -> JobReport:

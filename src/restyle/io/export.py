@@ -54,6 +54,10 @@ def _check_textures(mesh: TexturedMesh, textures: Sequence[np.ndarray]) -> None:
     for slot, texture in zip(mesh.slots, textures, strict=True):
         if texture.ndim != 3 or texture.shape[2] != 3:
             raise ValueError(f"texture of slot '{slot.name}' must be [Ht, Wt, 3], got {tuple(texture.shape)}")
+        if slot.alpha is not None and texture.shape[:2] != slot.alpha.shape:
+            # alpha is never optimised: it is written back as loaded, never resampled to another size
+            raise ValueError(f"texture of slot '{slot.name}' must have its alpha's size {slot.alpha.shape}, "
+                             f"got {tuple(texture.shape[:2])}")
 
 
 def _refuse_overwriting_source(mesh: TexturedMesh, outputs: Sequence[Path]) -> None:
@@ -66,15 +70,12 @@ def _refuse_overwriting_source(mesh: TexturedMesh, outputs: Sequence[Path]) -> N
 
 
 def texture_png(texture: np.ndarray, slot: TextureSlot) -> bytes:
-    """``[Ht, Wt, 3]`` float 0..1 to PNG bytes; the slot's alpha (resized if needed) is kept as RGBA."""
+    """``[Ht, Wt, 3]`` float 0..1 to PNG bytes; the slot's alpha (of the same size) comes back as loaded, as RGBA."""
     rgb = np.clip(np.nan_to_num(np.asarray(texture, dtype=np.float32)), 0.0, 1.0)
     pixels = (rgb * 255.0 + 0.5).astype(np.uint8)
     image = Image.fromarray(pixels, "RGB")
     if slot.alpha is not None:
-        alpha = Image.fromarray((np.clip(slot.alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
-        image.putalpha(
-            alpha.resize(image.size, Image.Resampling.BILINEAR) if alpha.size != image.size else alpha
-        )
+        image.putalpha(Image.fromarray((np.clip(slot.alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L"))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -263,16 +264,43 @@ def _rebuilt_glb(mesh: TexturedMesh, pngs: list[bytes]) -> bytes:
     ]
     scene = trimesh.Scene()
     for part in mesh.source_parts:
-        geometry = _part_trimesh(part, materials[part.slot])
-        scene.add_geometry(geometry, node_name=part.name, geom_name=part.name)
+        origin = _float32_origin(part.vertices)
+        geometry = _part_trimesh(part, origin, materials[part.slot])
+        scene.add_geometry(geometry, node_name=part.name, geom_name=part.name,
+                           transform=trimesh.transformations.translation_matrix(origin))
     document, binary = split_glb(scene.export(file_type="glb"))
+    _translations_for_matrices(document)
     clamp_base_color_samplers(document, {slot.name for slot in mesh.slots if slot.wrap == "clamp"})
     return _glb_bytes(document, binary or b"")
 
 
-def _part_trimesh(part: SourcePart, material: trimesh.visual.material.PBRMaterial) -> trimesh.Trimesh:
+def _float32_origin(vertices: np.ndarray) -> np.ndarray:
+    """``[3]`` float64 origin for a part's positions: glTF stores them as float32, whose steps grow with the distance
+    from the origin (0.5 at 5e6). Where that loses more than float32's precision at the part's own size, the part is
+    re-centred on its bounding-box centre, which its node's translation (JSON doubles) adds back exactly."""
+    extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    error = np.abs(vertices.astype(np.float32).astype(np.float64) - vertices).max(initial=0.0)
+    if error <= np.finfo(np.float32).eps * extent:
+        return np.zeros(3)  # float32 holds them as well as it can: no node offset for a model near the origin
+    return (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+
+
+def _translations_for_matrices(document: dict) -> None:
+    """trimesh writes a node's transform as a matrix: a pure translation reads better as ``translation``."""
+    for node in document.get("nodes", []):
+        if "matrix" not in node:
+            continue
+        matrix = np.asarray(node["matrix"], dtype=np.float64).reshape(4, 4).T  # glTF stores it column by column
+        if np.array_equal(matrix[:3, :3], np.eye(3)) and np.array_equal(matrix[3], [0.0, 0.0, 0.0, 1.0]):
+            node["translation"] = matrix[:3, 3].tolist()
+            del node["matrix"]
+
+
+def _part_trimesh(
+    part: SourcePart, origin: np.ndarray, material: trimesh.visual.material.PBRMaterial
+) -> trimesh.Trimesh:
     geometry = trimesh.Trimesh(
-        vertices=part.vertices,
+        vertices=part.vertices - origin,
         faces=part.faces,
         visual=trimesh.visual.TextureVisuals(uv=part.uv, material=material),
         process=False,

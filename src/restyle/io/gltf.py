@@ -1,4 +1,4 @@
-"""glTF/GLB documents: the JSON and buffers read directly (trimesh parses the geometry), Draco checks, and
+"""glTF/GLB documents: the JSON and buffers read directly (trimesh parses the geometry), Draco and KTX2 checks, and
 the bookkeeping that ties trimesh's geometries back to the document's meshes, materials and samplers.
 
 Export relies on this to rewrite a glTF source by editing its JSON, with the geometry bytes untouched.
@@ -21,6 +21,9 @@ from restyle.errors import InputError
 from restyle.io.uv_raster import Wrap
 
 DRACO_EXTENSION = "KHR_draco_mesh_compression"
+BASISU_EXTENSION = "KHR_texture_basisu"  # a texture whose image is KTX2 (Basis Universal)
+WEBP_EXTENSION = "EXT_texture_webp"
+_KTX_MAGIC = b"\xabKTX "  # KTX 1 and 2 files start with 0xAB "KTX 11" / "KTX 20" 0xBB
 GL_REPEAT = 10497  # glTF sampler wrap codes (the OpenGL enums)
 GL_CLAMP_TO_EDGE = 33071
 _GLB_MAGIC = b"glTF"
@@ -151,6 +154,49 @@ def check_draco_decoded(path: Path, document: dict, vertex_arrays: Iterable[np.n
     # trimesh fills undecodable Draco accessors with zeros instead of failing: never let that through
     if _uses_draco(document) and any(not np.any(vertices) for vertices in vertex_arrays):
         raise InputError(f"{path}: Draco-compressed geometry could not be decoded")
+
+
+# ------------------------------------------------------------------------------------- KTX2 textures
+
+
+def check_base_color_images(path: Path, document: GltfDocument) -> None:
+    """Refuse KTX2 (Basis Universal) base-colour textures: no dependency decodes them, and trimesh skips them
+    without a word, so the material would be stylised from plain white and re-pointed at that result."""
+    for index, material in enumerate(document.json.get("materials", [])):
+        info = material.get("pbrMetallicRoughness", {}).get("baseColorTexture")
+        if isinstance(info, dict) and _is_ktx2(path, document, document.json["textures"][info["index"]]):
+            raise InputError(
+                f"{path}: the base-colour texture of material '{gltf_material_name(document, index)}' is KTX2 "
+                "(Basis Universal), which restyle cannot decode; convert it to PNG or JPEG first"
+            )
+
+
+def _is_ktx2(path: Path, document: GltfDocument, texture: dict) -> bool:
+    extensions = texture.get("extensions", {})
+    # the image trimesh would decode: a WebP variant first, then the core source
+    source = extensions.get(WEBP_EXTENSION, {}).get("source", texture.get("source"))
+    if source is None:  # nothing but the KHR_texture_basisu source
+        return BASISU_EXTENSION in extensions
+    image = document.json["images"][source]
+    if image.get("mimeType") == "image/ktx2" or unquote(image.get("uri", "")).lower().endswith(".ktx2"):
+        return True
+    return _image_bytes(path, document, image).startswith(_KTX_MAGIC)
+
+
+def _image_bytes(path: Path, document: GltfDocument, image: dict) -> bytes:
+    if "uri" in image:
+        return read_uri(path, document.folder, image["uri"])
+    view = document.json["bufferViews"][image["bufferView"]]
+    start = view.get("byteOffset", 0)
+    return document.buffers[view["buffer"]][start : start + view["byteLength"]]
+
+
+def gltf_material_name(document: GltfDocument, material: int) -> str:
+    return document.json["materials"][material].get("name") or f"#{material}"
+
+
+def gltf_has_base_color_texture(document: GltfDocument, material: int) -> bool:
+    return "baseColorTexture" in document.json["materials"][material].get("pbrMetallicRoughness", {})
 
 
 # ---------------------------------------------------------------------------------------- bookkeeping

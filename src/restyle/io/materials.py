@@ -11,7 +11,14 @@ import trimesh
 from PIL import Image
 
 from restyle.conventions import linear_to_srgb, srgb_to_linear
-from restyle.io.gltf import GltfDocument, gltf_base_color_factor, gltf_wrap
+from restyle.errors import InputError
+from restyle.io.gltf import (
+    GltfDocument,
+    gltf_base_color_factor,
+    gltf_has_base_color_texture,
+    gltf_material_name,
+    gltf_wrap,
+)
 from restyle.io.mesh_types import TextureSlot
 from restyle.io.mtl import MtlMaterial, diffuse_linear_rgba, open_texture
 from restyle.io.uv_raster import Wrap
@@ -34,12 +41,28 @@ def material_slot(
         ), texture is not None
     pbr = isinstance(material, trimesh.visual.material.PBRMaterial)
     texture = _material_texture(material)
+    _check_base_color_decoded(path, material, document, gltf_material)
     factor = gltf_base_color_factor(document, gltf_material)
     if factor is None:
         factor = _trimesh_base_color(material)
     return _slot_from(
         texture, factor, multiply=pbr, wrap=gltf_wrap(document, gltf_material)
     ), texture is not None
+
+
+def _check_base_color_decoded(
+    path: Path,
+    material: trimesh.visual.material.Material | None,
+    document: GltfDocument | None,
+    gltf_material: int | None,
+) -> None:
+    """trimesh skips a texture image it cannot decode (corrupt, or a format Pillow lacks) without a word: the
+    material would be stylised from plain white and exported pointing at that."""
+    if document is None or gltf_material is None or getattr(material, "baseColorTexture", None) is not None:
+        return
+    if gltf_has_base_color_texture(document, gltf_material):
+        raise InputError(f"{path}: the base-colour texture of material '{gltf_material_name(document, gltf_material)}'"
+                         " could not be decoded; convert it to PNG or JPEG")
 
 
 def _slot_from(texture: Image.Image | None, factor: np.ndarray, *, multiply: bool, wrap: Wrap) -> TextureSlot:

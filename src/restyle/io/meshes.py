@@ -30,6 +30,7 @@ from restyle.errors import InputError, RestyleError, first_line
 from restyle.io.gltf import (
     GltfDocument,
     build_gltf_patch,
+    check_base_color_images,
     check_draco_decoded,
     check_draco_support,
     gltf_material_index,
@@ -78,6 +79,7 @@ def _parse(path: Path, unwrap: bool, on_unwrap: Callable[[int], None] | None) ->
     document = read_gltf_document(path) if path.suffix.lower() in (".gltf", ".glb") else None
     if document is not None:
         check_draco_support(path, document.json)
+        check_base_color_images(path, document)
     library = read_obj_library(path) if path.suffix.lower() == ".obj" else ObjLibrary({}, ())
     mtl_materials = library.materials
     scene = _load_trimesh_scene(path)

@@ -13,10 +13,7 @@ import numpy as np
 import trimesh
 
 from restyle.io.meshes import SourceMaterial, SourcePart, TexturedMesh, TextureSlot
-from restyle.io.mtl import split_map_statement
-
-# .mtl statements that name a texture file (besides map_Kd, which export replaces)
-_MTL_MAP_KEYWORDS = re.compile(r"^(map_\w+|bump|disp|decal|refl|norm)$", re.IGNORECASE)
+from restyle.io.obj_references import parse_statement, resolve_reference, split_map_statement
 
 
 def png_names(stem: str, slots: list[TextureSlot]) -> list[str]:
@@ -88,32 +85,32 @@ def _rewritten_mtl_block(
 ) -> list[str]:
     lines, replaced = [], False
     for line in source.mtl.lines:
-        keyword, _, rest = line.partition(" ")
-        if not _MTL_MAP_KEYWORDS.match(keyword):
+        statement = parse_statement(line)
+        if not statement.names_file:
             lines.append(line)
             continue
-        options, file_name = split_map_statement(rest)
+        options, file_name = split_map_statement(statement.rest)
         option_text = " ".join(f"{name} {' '.join(args)}".strip() for name, args in options.items())
-        if keyword == "map_Kd":
+        if statement.key == "map_kd":
             lines.append(" ".join(filter(None, ["map_Kd", option_text, png])))
             replaced = True
         else:
-            lines.append(_relocated_map(line, keyword, option_text, file_name, source, stem, extra_maps))
+            relocated = _relocated_map(file_name, source, stem, extra_maps)
+            moved = " ".join(filter(None, [statement.keyword, option_text, relocated]))
+            lines.append(line if relocated is None else moved)
     return lines if replaced else [*lines, f"map_Kd {png}"]
 
 
-def _relocated_map(
-    line: str, keyword: str, option_text: str, file_name: str, source: SourceMaterial, stem: str, extra: dict
-) -> str:
-    """A normal/bump/alpha map keeps working beside the export: copy its file and point at the copy."""
-    folder = source.mtl.source.parent
-    cleaned = file_name.strip('"').replace("\\", "/")
-    found = next((c for c in (folder / cleaned, folder / Path(cleaned).name) if c.is_file()), None)
+def _relocated_map(file_name: str, source: SourceMaterial, stem: str, extra: dict[str, Path]) -> str | None:
+    """A normal/bump/alpha map keeps working beside the export: copy its file (found as the loader finds files)
+    and point at the copy. None when it is missing: it was broken in the source too, so the statement stays as
+    the author wrote it."""
+    found = resolve_reference(source.mtl.source.parent, file_name)
     if found is None:
-        return line  # it was broken in the source too; leave the statement as the author wrote it
+        return None
     name = f"{stem}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', found.name)}"
     extra[name] = found
-    return " ".join(filter(None, [keyword, option_text, name]))
+    return name
 
 
 def _new_mtl_block(source: SourceMaterial, png: str) -> list[str]:

@@ -145,15 +145,16 @@ def random_patches(
     size: int,
     out_size: int = CLIP_INPUT_SIZE,
     *,
-    perspective_p: float = 0.5,
+    perspective_p: float = 1.0,
     distortion: float = 0.5,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """CLIPstyler's patch sampler: ``n`` random ``size``² crops per image, perspective-warped, resized.
 
     Each crop goes through kornia's ``RandomPerspective(distortion, p=perspective_p)`` (zero fill) and a
-    bilinear resize to ``out_size`` (antialiased when shrinking). CLIPstyler itself warps every crop
-    (``p=1``); 0.5 is this project's default. Differentiable w.r.t. ``images``.
+    bilinear resize to ``out_size`` (antialiased when shrinking). The defaults are CLIPstyler's
+    (``RandomPerspective(fill=0, p=1, distortion_scale=0.5)``: every crop warped; kornia moves each corner
+    inwards by up to ``distortion`` × half the side, as torchvision does). Differentiable w.r.t. ``images``.
 
     Args:
         images: ``[B, 3, H, W]``, any aspect ratio, ``size <= min(H, W)``.

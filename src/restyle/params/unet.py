@@ -8,7 +8,7 @@ aspect ratio; H and W are padded up to a multiple of ``2**levels`` and the outpu
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -99,10 +99,36 @@ def unet_checkpoint(unet: UNet) -> dict[str, object]:
             "config": json.dumps({"kind": "unet", **unet.spec.as_dict()})}
 
 
+def unet_spec(checkpoint: object) -> UNetSpec:
+    """The spec a :func:`unet_checkpoint` dict states; ValueError unless it is one, with every field an int."""
+    if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= checkpoint.keys():
+        raise ValueError("not a dict with 'config' and 'state_dict' entries")
+    values = json.loads(str(checkpoint["config"]))
+    if not isinstance(values, dict) or values.pop("kind", None) != "unet":
+        raise ValueError("its config does not describe a U-Net")
+    names = {field.name for field in fields(UNetSpec)}
+    if values.keys() != names:
+        raise ValueError(f"its config has {sorted(values)}, a U-Net's has {sorted(names)}")
+    for name, value in values.items():
+        if type(value) is not int:  # bool is an int subclass; a saved spec never holds one
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return UNetSpec(**values)
+
+
+def build_unet(spec: UNetSpec, state_dict: object) -> UNet:
+    """The U-Net of ``spec`` holding the tensors of ``state_dict``, in eval mode. It is built on the meta device
+    (shapes only) and the saved tensors assigned into it: a spec asking for more than the checkpoint holds is a
+    ValueError, never an allocation of the size it asks for."""
+    with torch.device("meta"):
+        unet = UNet(spec)
+    try:
+        unet.load_state_dict(state_dict, assign=True)  # type: ignore[arg-type]  # checked by torch
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        detail = " ".join(str(exc).split())  # torch's message spans lines; the report is one
+        raise ValueError(f"its tensors do not fit {spec}: {detail}") from None
+    return unet.float().eval()  # float32 whatever the file holds: the input images are float32
+
+
 def load_unet(checkpoint: dict[str, object]) -> UNet:
     """The U-Net of a :func:`unet_checkpoint` dict."""
-    spec = json.loads(str(checkpoint["config"]))
-    spec.pop("kind", None)
-    unet = UNet(UNetSpec(**spec))
-    unet.load_state_dict(checkpoint["state_dict"])
-    return unet.eval()
+    return build_unet(unet_spec(checkpoint), checkpoint["state_dict"])

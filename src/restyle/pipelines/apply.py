@@ -2,37 +2,44 @@
 image or video frame, without CLIP or any optimisation. Shapes: each image or frame ``[1,3,H,W]`` sRGB 0..1, any
 aspect ratio (the U-Net pads and crops itself).
 
-Reliability as the other commands: every input is classified, every output named and checked against the inputs
-and existing files, and the model loaded, before anything is written; videos are written atomically."""
+Reliability as the other commands: every input is classified (a named pipe or device refused unopened), every
+output named and checked against the inputs, each other and existing files, every image decoded and every video
+opened and its first frame decoded, and the model's spec bounded and its tensors loaded, before anything is
+written; videos are written atomically."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
 import torch
 
+from restyle.configs import range_of
 from restyle.errors import ConfigError, InputError, first_line
 from restyle.io.atomic import atomic_path
 from restyle.io.images import load_image, resize_long_side, save_image
-from restyle.params.unet import UNet, load_unet
+from restyle.io.regular_files import require_regular_file
+from restyle.params.unet import UNet, UNetSpec, build_unet, unet_spec
 from restyle.pipelines.apply_config import IMAGE_SUFFIXES, KEPT_IMAGE_SUFFIXES, VIDEO_SUFFIXES, ApplyConfig
+from restyle.pipelines.config import ClipTextConfig, OptimConfig
 from restyle.pipelines.loop import PhaseCallback, StepCallback, StepInfo, report, resolve_device
-from restyle.pipelines.run_files import locked_output, refuse_existing_file, refuse_overlap
+from restyle.pipelines.preflight import check_writable
+from restyle.pipelines.run_files import locked_output, refuse_existing_file, refuse_overlap, refuse_shared_outputs
 
 
 @dataclass(frozen=True)
 class ApplyJob:
-    """One input and the file it becomes; ``frames`` is 1 for an image."""
+    """One input and the file it becomes; ``frames`` is 1 for an image, ``fps`` None for an image."""
 
     source: Path
     output: Path
     is_video: bool
-    frames: int
+    frames: int = 1
+    fps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ def run(config: ApplyConfig, on_step: StepCallback | None = None,
         on_phase: PhaseCallback | None = None) -> ApplyResult:
     jobs = plan_jobs(config)
     unet = load_model(config.model).to(resolve_device(config.device))
+    report(on_phase, f"reading {len(jobs)} input(s)")
+    jobs = [_probed(job) for job in jobs]  # last: decoding a folder takes longest
     total = sum(job.frames for job in jobs)
     done = 0
     with locked_output(config.output):
@@ -62,37 +71,45 @@ def run(config: ApplyConfig, on_step: StepCallback | None = None,
 
 def plan_jobs(config: ApplyConfig) -> list[ApplyJob]:
     """Every input classified and every output named and cleared, before any work: a typo in the last of ten
-    inputs must not be found after the first nine are written."""
+    inputs must not be found after the first nine are written. Nothing is opened yet; :func:`_probed` then reads
+    each input in full, as the last check before the first output."""
+    model, output = _required_options(config)
+    check_writable(output, folder=True)
+    jobs = [_job(source, output) for path in config.inputs for source in _expand(path)]
+    refuse_shared_outputs([(f"output of {job.source}", job.output) for job in jobs], remedy="rename one")
+    outputs = [job.output for job in jobs]
+    refuse_overlap(outputs, [("model", model), *(("input", job.source) for job in jobs)])
+    for path in outputs:
+        check_writable(path, folder=False)  # a folder in an output's place: refused even with --overwrite
+        refuse_existing_file(path, overwrite=config.overwrite)
+    return jobs
+
+
+def _required_options(config: ApplyConfig) -> tuple[Path, Path]:
     if config.model is None:
         raise ConfigError("no model given (restyle apply MODEL INPUT... -o DIR)")
     if not config.inputs:
         raise ConfigError("no input images, videos or folders given")
     if config.output is None:
         raise ConfigError("no output folder given (use -o DIR)")
-    if not config.model.is_file():
-        raise InputError(f"{config.model}: no such model file")
-    sources = [source for path in config.inputs for source in _expand(path)]
-    jobs = [_job(source, config.output) for source in sources]
-    _refuse_duplicates(jobs)
-    outputs = [job.output for job in jobs]
-    refuse_overlap(outputs, [("model", config.model), *(("input", job.source) for job in jobs)])
-    for path in outputs:
-        refuse_existing_file(path, overwrite=config.overwrite)
-    return jobs
+    return config.model, config.output
 
 
 def _expand(path: Path) -> list[Path]:
-    if path.is_dir():
-        media = sorted(p for p in path.iterdir() if p.is_file() and _is_media(p))
-        if not media:
-            raise InputError(f"{path}: folder holds no image or video ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)})")
-        return media
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if not _is_media(path):
-        raise InputError(f"{path}: neither an image ({', '.join(IMAGE_SUFFIXES)}) nor a video "
-                         f"({', '.join(VIDEO_SUFFIXES)})")
-    return [path]
+    """The media files ``path`` names: itself, or those directly in a folder. Each is checked to be a regular
+    file without opening it: a named pipe would block the reader for ever."""
+    if not path.is_dir():
+        require_regular_file(path, "file or folder")
+        if not _is_media(path):
+            raise InputError(f"{path}: neither an image ({', '.join(IMAGE_SUFFIXES)}) nor a video "
+                             f"({', '.join(VIDEO_SUFFIXES)})")
+        return [path]
+    media = sorted(p for p in path.iterdir() if _is_media(p) and not p.is_dir())
+    if not media:
+        raise InputError(f"{path}: folder holds no image or video ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)})")
+    for source in media:
+        require_regular_file(source)
+    return media
 
 
 def _is_media(path: Path) -> bool:
@@ -100,33 +117,56 @@ def _is_media(path: Path) -> bool:
 
 
 def _job(source: Path, folder: Path) -> ApplyJob:
+    """The output ``source`` becomes; its content is not read yet (see :func:`_probed`)."""
     suffix = source.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         out_suffix = ".gif" if suffix == ".gif" else ".mp4"
-        return ApplyJob(source, folder / f"{source.stem}{out_suffix}", True, _frame_count(source))
+        return ApplyJob(source, folder / f"{source.stem}{out_suffix}", is_video=True)
     out_suffix = suffix if suffix in KEPT_IMAGE_SUFFIXES else ".png"
-    return ApplyJob(source, folder / f"{source.stem}{out_suffix}", False, 1)
+    return ApplyJob(source, folder / f"{source.stem}{out_suffix}", is_video=False)
 
 
-def _refuse_duplicates(jobs: list[ApplyJob]) -> None:
-    seen: dict[Path, Path] = {}
-    for job in jobs:
-        other = seen.setdefault(job.output.resolve(), job.source)
-        if other != job.source:
-            raise ConfigError(f"{job.output}: both {other} and {job.source} would be written there; rename one")
+def _probed(job: ApplyJob) -> ApplyJob:
+    """``job`` once its input is known to read: an image decoded in full (a header can be intact above corrupt
+    pixels), a video opened, every frame decoded and counted, its frame rate read and its first frame read as
+    the run will read it."""
+    if not job.is_video:
+        load_image(job.source)
+        return job
+    with _video_reader(job.source) as reader:
+        frames = _frame_count(reader, job.source)
+        fps = _fps(reader.get_meta_data(), job.source)
+        _decode_first_frame(reader, job.source)
+    return replace(job, frames=frames, fps=fps)
 
 
-def _frame_count(path: Path) -> int:
-    """The number of frames, read without decoding them; opening the file here also finds an unreadable video
-    before any work."""
-    with _video_reader(path) as reader:
-        try:
-            count = reader.count_frames()  # ffmpeg: counts packets, fast
-        except AttributeError:
-            count = len(reader)
+def _decode_first_frame(reader: object, path: Path) -> None:
+    try:
+        frame = reader.get_data(0)
+    except Exception as exc:  # as for opening: imageio raises many types, all meaning the frame cannot be read
+        raise InputError(f"{path}: its first frame cannot be decoded ({first_line(exc)})") from None
+    if frame.ndim not in (2, 3) or min(frame.shape[:2]) < 1:
+        raise InputError(f"{path}: its first frame has no pixels (shape {list(frame.shape)})")
+
+
+def _frame_count(reader: object, path: Path) -> int:
+    """The number of frames, found by decoding every one, so that a damaged stream is found before the first
+    output and not half way through writing: ffmpeg's ``count_frames`` decodes the stream inside ffmpeg (no
+    frame reaches Python); the GIF reader has no such call, and its frames are decoded here."""
+    try:
+        count = reader.count_frames() if hasattr(reader, "count_frames") else sum(1 for _ in reader)
+    except Exception as exc:  # ffmpeg's RuntimeError, Pillow's IndexError or OSError: all mean a damaged stream
+        raise InputError(f"{path}: truncated or corrupt video, its frames cannot be decoded ({_last_line(exc)})") \
+            from None
     if not 0 < count < float("inf"):
         raise InputError(f"{path}: video holds no frames")
     return int(count)
+
+
+def _last_line(error: BaseException) -> str:
+    """imageio-ffmpeg's errors hold ffmpeg's whole log; its last line says what went wrong."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return first_line(Exception(lines[-1]))
 
 
 @contextmanager
@@ -142,13 +182,26 @@ def _video_reader(path: Path) -> Iterator[object]:
 
 
 def load_model(path: Path) -> UNet:
-    """The U-Net in a ``--save-model`` file; any other file is a one-line InputError."""
+    """The U-Net in a ``--save-model`` file; any other file is a one-line InputError. The spec is bounded before
+    anything is built, and the network then holds the file's own tensors (see ``build_unet``), so a small file
+    cannot ask for gigabytes."""
+    require_regular_file(path, "model file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        return load_unet(checkpoint)
+        spec = unet_spec(checkpoint)
+        _check_saveable(spec)
+        return build_unet(spec, checkpoint["state_dict"])
     except Exception as exc:  # unpickling, a missing key, a wrong shape: the file is not a saved U-Net
         raise InputError(f"{path}: not a U-Net saved by restyle image --text --save-model "
                          f"({first_line(exc)})") from None
+
+
+def _check_saveable(spec: UNetSpec) -> None:
+    """ConfigError unless ``restyle image --text --save-model`` could have written ``spec``: the ranges of the
+    options that set it."""
+    range_of(ClipTextConfig, "base_channels").check(spec.base_channels, "base_channels")
+    range_of(ClipTextConfig, "levels").check(spec.levels, "levels")
+    range_of(OptimConfig, "seed").check(spec.seed, "seed")
 
 
 # ------------------------------------------------------------------------------------------------ the work
@@ -173,8 +226,7 @@ def _apply_image(unet: UNet, job: ApplyJob, size: int | None) -> Iterator[None]:
 
 def _apply_video(unet: UNet, job: ApplyJob, size: int | None) -> Iterator[None]:
     with _video_reader(job.source) as reader, atomic_path(job.output) as temporary:
-        fps = _fps(reader.get_meta_data(), job.source)
-        writer = _video_writer(temporary, fps)
+        writer = _video_writer(temporary, job.fps or _fps(reader.get_meta_data(), job.source))
         try:
             for frame in reader:
                 writer.append_data(_to_uint8(stylise(unet, _to_float(frame), size)))

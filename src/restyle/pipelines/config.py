@@ -162,7 +162,8 @@ class ClipTextConfig:
     threshold: float = option(
         0.7, min=0, max=2, help="Patch rejection: a crop whose directional loss is below it counts 0."
     )
-    perspective: float = option(0.5, min=0, max=1, help="Probability of a random perspective warp of each crop.")
+    perspective: float = option(1.0, min=0, max=1, help="Probability of a random perspective warp of each crop "
+        "(CLIPstyler warps every one).")
     patch_weight: float = option(9000.0, min=0, help="Weight of the patch directional CLIP loss (CLIPstyler's "
         "for photos; meshes have no published value).")
     directional_weight: float = option(500.0, min=0, help="Weight of the whole-image (whole-view) directional CLIP "

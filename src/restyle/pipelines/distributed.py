@@ -13,12 +13,15 @@ weighted style loss normalises by its weights per pass, and text augmentations d
 generator: those equal a single process with the same passes closely, not exactly.
 
 Collectives time out after ``RESTYLE_DIST_TIMEOUT`` seconds (default 300), and a rank that fails, dies or times
-out makes the others stop with a one-line :class:`DistributedError` rather than hang.
+out makes the others stop with a one-line :class:`DistributedError` rather than hang. A run that ends normally
+ends together: every rank meets at a final barrier (rank 0 with its last checkpoint written) and leaves the
+process group before any exits; rank 0 exports after that, with nothing distributed left that could time out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import signal
@@ -58,6 +61,7 @@ class Ranks:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    owns_group: bool = False  # this run joined the process group, so it leaves it (not a caller's group)
 
     @property
     def is_main(self) -> bool:
@@ -127,6 +131,16 @@ class Ranks:
             count = param.numel()
             param.grad = flat[offset : offset + count].view_as(param).clone()
             offset += count
+
+    def finish(self) -> None:
+        """The run's last collective: wait until every rank is here (rank 0 has written its last checkpoint), then
+        leave the process group, so that no rank exits while another still exchanges and gloo's threads are
+        joined before the interpreter shuts down. A caller's own group is only waited on, not left."""
+        if not self.distributed:
+            return
+        _collective("the final barrier", dist.barrier)
+        if self.owns_group:
+            dist.destroy_process_group()
 
     def _comm_device(self) -> torch.device:
         return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device(
@@ -225,21 +239,35 @@ def session() -> Iterator[Ranks]:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(ranks.local_rank)
+    _bind_world_defaults_before_init()
     try:
         dist.init_process_group(backend, timeout=timeout(), rank=ranks.rank, world_size=ranks.world_size)
     except RuntimeError as error:
         raise DistributedError(f"could not join the distributed run as rank {ranks.rank}: "
                                f"{first_line(error, 100)}") from None
     try:
-        yield ranks
+        yield dataclasses.replace(ranks, owns_group=True)
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():  # not left yet: the run stopped early (error, stop, dead rank)
+            dist.destroy_process_group()
+
+
+def _bind_world_defaults_before_init() -> None:
+    """Import ``torch.distributed.nn`` while there is no process group yet.
+
+    Its functions take ``group=group.WORLD`` as a default, evaluated on import, and torch.optim imports it (through
+    torch._dynamo) when the first optimiser is built. Imported after ``init_process_group``, ten function defaults
+    would hold the group for the life of the process: ``destroy_process_group`` could not free it, gloo's worker
+    threads would run on into interpreter shutdown, and one that releases a tensor then (which takes the GIL)
+    aborts the process: "terminate called without an active exception", SIGABRT, and torchrun stops the others.
+    """
+    import torch.distributed.nn  # noqa: F401
 
 
 def follow(job: MeshJob) -> MeshResult:
     """A rank other than 0: take every step (its share and the exchanges) and write nothing. The result names the
-    files rank 0 writes; they may still be being written when this returns (rank 0's export is not waited for, so
-    that a long export cannot run into the collectives' timeout)."""
+    files rank 0 writes; they may still be being written when this returns (rank 0 exports after the final barrier,
+    so that a long export cannot run into the collectives' timeout)."""
     with job.ranks.stops_between_steps() as check_stop:
         try:
             while job.step_count < job.config.optim.iters:
@@ -248,6 +276,7 @@ def follow(job: MeshJob) -> MeshResult:
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"rank {job.ranks.rank} stopped with the others after step {job.step_count}; "
                                     "rank 0 writes the checkpoint") from None
+    job.ranks.finish()
     name = job.config.mesh.stem if job.config.mesh else "asset"
     glb, obj = job.output / f"{name}_stylized.glb", job.output / "obj" / f"{name}_stylized.obj"
     return MeshResult(final_textures(job), job.output, glb, obj, job.config, job.step_count)

@@ -29,6 +29,7 @@ from restyle.pipelines.image_depth import (
     depth_input_files,
     depth_loss_term,
     prepare_depth,
+    run_pixels,
     style_groups,
     wants_depth,
 )
@@ -197,18 +198,19 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
         content_path, style_paths, content_size=content_sizing(config), style_size=style_sizing(config),
         preserve_color=config.preserve_color, init=config.init, seed=config.optim.seed, device=device,
     )
+    # masks first: a style mask that selects nothing is refused before the networks load
+    guide = prepare_depth(config, images.target, on_phase) if wants_depth(config) else None
     report(on_phase, "loading networks")
     nets = build_networks(config.style, config.pretrained, device)
     _check_tap_weights(config.style)
     palette = resolve_palette(config.palette.source, [s[0] for s in images.styles], k=config.palette.colors,
                               seed=config.optim.seed)
 
-    guide = prepare_depth(config, images.target, on_phase) if wants_depth(config) else None
     style_objective = _style_loss(config, nets, images.styles, guide)
     with torch.no_grad():
         content_targets = nets.content(images.target, config.style.content_taps)
 
-    image = PixelImage(images.start).to(device)
+    image = run_pixels(images.start, images.target, guide).to(device)
     optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr)
     metrics = MetricsLog()
     report(on_phase, f"optimising ({config.optim.iters} steps)")

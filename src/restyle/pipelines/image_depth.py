@@ -7,20 +7,31 @@ Shapes: the content ``[1,3,H,W]``; depth, masks and the network's estimate ``[1,
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from restyle.backbones.depth import DepthEstimator, load_depth_estimator, normalised_depth
-from restyle.depth_masks import MaskSpec, depth_mask, load_mask_image, parse_mask
-from restyle.errors import ConfigError
+from restyle.depth_masks import (
+    EMPTY_MASK_FRACTION,
+    MaskSpec,
+    depth_mask,
+    load_mask_image,
+    parse_mask,
+    selected_fraction,
+    selects_nothing,
+)
+from restyle.errors import ConfigError, RestyleWarning
 from restyle.io.depth import load_depth
 from restyle.losses.depth import depth_loss
+from restyle.params.pixels import PixelImage
 from restyle.pipelines.depth_config import ImageDepthConfig, check_near_far
 from restyle.pipelines.image_config import ImageConfig
 from restyle.pipelines.loop import PhaseCallback, report
-from restyle.pipelines.masked_styles import MaskGroup, mask_groups
+from restyle.pipelines.masked_styles import MaskGroup, mask_groups, style_coverage
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class DepthGuide:
     content_gamma: torch.Tensor | None  # γ_c, None: the plain content loss
     estimator: DepthEstimator | None  # φ, only with the depth loss
     content_estimate: torch.Tensor | None  # φ(content), the depth loss's target
+    coverage: torch.Tensor | None = None  # c, how far each pixel may move from the photo; None: all the way
 
     @property
     def masks_style(self) -> bool:
@@ -84,11 +96,65 @@ def prepare_depth(
             estimate = estimator(content)
     depth, valid = _content_depth(depth_config, content, estimate)
     content_estimate = estimate if depth_config.loss_weight > 0 else None
-    style_masks = tuple(_gamma(group.spec, depth, valid, size, content.device) for group in style_groups(config))
+    groups = style_groups(config)
+    style_masks = tuple(_gamma(group.spec, depth, valid, size, content.device) for group in groups)
+    check_masks_select_something(groups, style_masks, depth, allow_empty=depth_config.allow_empty_mask)
     content_spec = parse_mask(depth_config.content_mask)
     content_gamma = _gamma(content_spec, depth, None, size, content.device)  # holes keep their full content
+    coverage = style_coverage(style_masks) if depth_config.keep_unmasked else None
     return DepthGuide(style_masks, content_gamma, estimator if content_estimate is not None else None,
-                      content_estimate)
+                      content_estimate, coverage)
+
+
+class CoveredPixels(PixelImage):
+    """Pixels θ that reach the output only as far as the style masks cover them: ``photo + c ⊙ (θ − photo)``.
+
+    Why not a loss: the masked style losses alone let the style bleed over a mask's edge, as the receptive fields
+    of deep layers (hundreds of pixels) span it, and Adam turns even their faint gradient on the unselected side
+    into full-size steps. A pixel-space anchor term works too but needs a weight tuned to each style loss's
+    scale; blending by the coverage needs none, and a pixel of coverage c changes by at most c."""
+
+    def __init__(self, init: torch.Tensor, photo: torch.Tensor, coverage: torch.Tensor) -> None:
+        super().__init__(init)
+        self.register_buffer("photo", photo.detach().clone())
+        self.register_buffer("coverage", coverage.detach().clone())
+
+    def forward(self) -> torch.Tensor:
+        return self.photo + self.coverage * (self.pixels - self.photo)
+
+
+def run_pixels(start: torch.Tensor, photo: torch.Tensor, guide: DepthGuide | None) -> PixelImage:
+    """What an image run optimises: plain pixels, or with partial style masks :class:`CoveredPixels`."""
+    if guide is None or guide.coverage is None:
+        return PixelImage(start)
+    return CoveredPixels(start, photo, guide.coverage)
+
+
+def check_masks_select_something(
+    groups: Sequence[MaskGroup], masks: Sequence[torch.Tensor | None], depth: torch.Tensor | None, *,
+    allow_empty: bool,
+) -> None:
+    """A style mask that selects nothing is refused (a one-line ConfigError), or with ``allow_empty`` a warning:
+    its style would land nowhere, or, as the losses normalise by the mask, spread faintly everywhere."""
+    for group, mask in zip(groups, masks, strict=True):
+        if mask is None or not selects_nothing(mask):
+            continue
+        problem = _empty_mask_problem(group.spec, selected_fraction(mask), depth)
+        if not allow_empty:
+            raise ConfigError(f"{problem}; check the mask{_and_range(group.spec)}, or give --allow-empty-mask to "
+                              "run anyway")
+        warnings.warn(f"{problem}; running anyway (--allow-empty-mask)", RestyleWarning, stacklevel=2)
+
+
+def _empty_mask_problem(spec: MaskSpec, fraction: float, depth: torch.Tensor | None) -> str:
+    said = f"style mask {spec.text!r} selects {100 * fraction:.2g}% of the photo (under {100 * EMPTY_MASK_FRACTION:g}%)"
+    if spec.needs_depth and depth is not None:  # often a depth range that misses the photo's depths
+        said += f": the photo's depth, normalised, spans {float(depth.min()):.2f}..{float(depth.max()):.2f}"
+    return said
+
+
+def _and_range(spec: MaskSpec) -> str:
+    return " and --depth-range" if spec.needs_depth else ""
 
 
 def _content_depth(

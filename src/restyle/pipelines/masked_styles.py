@@ -42,6 +42,17 @@ def is_masked(groups: Sequence[MaskGroup]) -> bool:
     return any(group.spec.kind != "all" for group in groups)
 
 
+def style_coverage(masks: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
+    """How much style each pixel is asked for, ``[B,1,H,W]`` in 0..1: the groups' masks summed (complementary masks
+    such as ``near`` and ``far`` add up to 1) and clamped. None where every pixel is fully covered, or a style is
+    unmasked (it covers every pixel)."""
+    if not masks or any(mask is None for mask in masks):
+        return None
+    coverage = torch.stack(list(masks)).sum(0).clamp(0.0, 1.0)
+    full = bool((coverage >= 1.0 - 1e-6).all())  # σ(x) + σ(−x) may round to 1 − 6e-8 in float32
+    return None if full else coverage
+
+
 @dataclass
 class MaskedStyles:
     """Per mask group, a style objective; called with one mask ``[B,1,H,W]`` per group (``None``: unmasked)."""

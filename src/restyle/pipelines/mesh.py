@@ -59,7 +59,7 @@ from restyle.pipelines.networks import (
 )
 from restyle.pipelines.preflight import check_memory, check_writable, mesh_bytes
 from restyle.pipelines.render_asset import geometry_and_textures
-from restyle.pipelines.run_files import refuse_overlap
+from restyle.pipelines.run_files import refuse_overlap, remove_previous_run
 from restyle.render.shading import RenderOutput, render
 from restyle.render.views import ViewSampler
 
@@ -314,7 +314,10 @@ def run(
         job = MeshJob(dataclasses.replace(config, overwrite=False, device=ranks.device(config.device)), on_phase,
                       ranks)
         files, owned = output_files(job.config, job.output, len(job.mesh.slots))
-        refuse_overlap(files, input_files(job, config_file, resume), owned)
+        inputs = input_files(job, config_file, resume)
+        refuse_overlap(files, inputs, owned)
+        if config.overwrite and not resume and ranks.is_main:  # every check passed: the old run may go
+            remove_previous_run(output, keep=[path for _, path in inputs])
         job.provenance = mesh_checkpoint.provenance(job)
         if resume:
             mesh_checkpoint.resume(job, job.provenance)
@@ -344,5 +347,6 @@ def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallbac
             job.save_checkpoint()
             raise Interrupted(job.output, job.step_count) from None
     job.save_checkpoint()
+    job.ranks.finish()  # under torchrun: all ranks leave together; the export needs no other rank
     report(on_phase, f"exporting to {job.output}")
     return job.write_outputs()

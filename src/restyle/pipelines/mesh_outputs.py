@@ -40,14 +40,20 @@ class MeshResult:
 
 
 def export_bases(mesh: TexturedMesh, optimised: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Per slot, the texture export builds on, ``[3,Ht,Wt]`` on the CPU: the original at its own resolution, or,
-    where it is smaller than the optimised texture (a texture-less material's 8x8 colour, a small image), the
-    original as resampled for the optimisation, so that the style is not thrown away by a downsample."""
+    """Per slot, the texture export builds on, ``[3,Ht,Wt]`` on the CPU: a material's own texture at its own
+    resolution, however small (the README promises it, and its alpha, never optimised, comes back as loaded); for a
+    material without one (a texture-less material's 8x8 colour, baked vertex colours) the larger of its image and
+    the resample the optimisation started from, so that the style is not thrown away by a downsample."""
     bases = []
-    for slot, small in zip(mesh.slots, optimised, strict=True):
+    for index, (slot, small) in enumerate(zip(mesh.slots, optimised, strict=True)):
         original = torch.from_numpy(np.ascontiguousarray(slot.image)).permute(2, 0, 1).float()
-        bases.append(original if max(original.shape[-2:]) >= max(small.shape[-2:]) else small.detach().cpu())
+        keep = _had_texture(mesh, index) or max(original.shape[-2:]) >= max(small.shape[-2:])
+        bases.append(original if keep else small.detach().cpu())
     return bases
+
+
+def _had_texture(mesh: TexturedMesh, slot: int) -> bool:
+    return slot < len(mesh.source_materials) and mesh.source_materials[slot].textured
 
 
 def padded_residual(param: ResidualTexture, covered: torch.Tensor) -> torch.Tensor:
@@ -61,11 +67,14 @@ def padded_residual(param: ResidualTexture, covered: torch.Tensor) -> torch.Tens
 def final_texture(
     base: torch.Tensor, colour_map: ColourMap | None, residual: torch.Tensor, island: torch.Tensor
 ) -> torch.Tensor:
-    """``base [3,Ht,Wt]`` (recoloured by ``colour_map``) plus ``residual`` upsampled bilinearly to its size,
+    """``base [3,Ht,Wt]`` (recoloured by ``colour_map``) plus ``residual`` resampled bilinearly to its size,
     inside ``island [Ht,Wt]``; outside, the base unchanged, bit for bit."""
     start = base if colour_map is None else colour_map.apply(base)
     if residual.shape[-2:] != base.shape[-2:]:
-        residual = F.interpolate(residual[None], size=base.shape[-2:], mode="bilinear", align_corners=False)[0]
+        # onto an original smaller than --texture-size: average the residual's texels instead of skipping some
+        shrink = any(r > b for r, b in zip(residual.shape[-2:], base.shape[-2:], strict=True))
+        residual = F.interpolate(residual[None], size=base.shape[-2:], mode="bilinear", align_corners=False,
+                                 antialias=shrink)[0]
     stylised = (start + residual).clamp(0, 1).float()
     return torch.where(island, stylised, base)
 

@@ -28,7 +28,7 @@ from restyle.pipelines.preview import (
     turntable_frames,
     write_turntable,
 )
-from restyle.pipelines.run_files import refuse_overlap
+from restyle.pipelines.run_files import refuse_overlap, refuse_shared_outputs
 from restyle.render.camera import Cameras
 from restyle.render.geometry import MeshGeometry
 from restyle.render.views import rasterize_views
@@ -54,30 +54,38 @@ def geometry_and_textures(mesh: TexturedMesh) -> tuple[MeshGeometry, list[torch.
 
 
 def check_outputs(config: RenderAssetConfig) -> list[Path]:
-    """The sheet (and turntable) paths, once their formats and folders are known good: a typo in a suffix or a
-    read-only folder is reported at once, before the asset is loaded and rendered."""
+    """Every file the command writes, once their formats and folders are known good and no two are one path: a
+    typo in a suffix, a read-only folder or a sheet named like one of the RGB-D views is reported at once, before
+    the asset is loaded and rendered."""
     if config.mesh is None or config.output is None:
         raise ConfigError("restyle render needs a mesh and -o SHEET.png")
     check_image_output(config.output, tuple(SAVE_FORMATS))
-    outputs = [config.output]
+    outputs = [("sheet", config.output)]
     if config.turntable is not None:
         if config.turntable.suffix.lower() not in VIDEO_SUFFIXES:
             raise ConfigError(f"{config.turntable}: turntable must end in {' or '.join(VIDEO_SUFFIXES)}")
         check_writable(config.turntable, folder=False)
-        outputs.append(config.turntable)
+        outputs.append(("turntable", config.turntable))
     if config.rgbd is not None:
         outputs += check_rgbd_folder(config.rgbd, config.views)
-    return outputs
+    # the folder itself too: a sheet at the folder's path would make the folder impossible to create
+    refuse_shared_outputs([*outputs, *([("RGB-D folder", config.rgbd)] if config.rgbd is not None else [])])
+    return [path for _, path in outputs]
 
 
-def check_rgbd_folder(folder: Path, n_views: int) -> list[Path]:
-    """The files of an RGB-D scene of ``n_views`` in ``folder``, once the folder is known writable and holds no
-    scene yet. ``views.json`` is written last, so a folder without it holds at most an interrupted scene, which
-    is overwritten."""
+def check_rgbd_folder(folder: Path, n_views: int) -> list[tuple[str, Path]]:
+    """The files of an RGB-D scene of ``n_views`` in ``folder`` with their roles, once the folder is known
+    writable and holds no scene yet. ``views.json`` is written last, so a folder without it holds at most an
+    interrupted scene, which is overwritten."""
     check_writable(folder, folder=True)
     if (folder / SCENE_FILE).exists():
         raise ConfigError(f"{folder}: already holds an RGB-D scene ({SCENE_FILE}); choose another folder")
-    return [*(path for index in range(n_views) for path in _view_files(folder, index)), folder / SCENE_FILE]
+    views = [
+        (f"{kind} of RGB-D view {index}", path)
+        for index in range(n_views)
+        for kind, path in zip(("colour", "depth"), _view_files(folder, index), strict=True)
+    ]
+    return [*views, ("RGB-D scene description", folder / SCENE_FILE)]
 
 
 def _view_files(folder: Path, index: int) -> tuple[Path, Path]:

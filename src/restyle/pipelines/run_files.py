@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -16,6 +17,16 @@ from restyle.errors import ConfigError
 
 LOCK_NAME = ".restyle.lock"
 RUN_MARKERS = ("config.toml", "checkpoint.pt")  # a folder with either holds a run (finished or interrupted)
+# Every name a mesh run writes into its folder (``mesh_outputs.output_files`` declares each run's own; a test keeps
+# the two together) and, in its ``obj/`` folder, the exporter's ``<stem>_stylized.obj/.mtl`` and ``<stem>_stylized_*``
+# textures. Replacing a run removes the previous one's files by these names, so a file restyle does not write is
+# never removed.
+RUN_FILE_NAME = re.compile(
+    r"config\.toml|metrics\.jsonl|checkpoint\.pt|palette\.png|before_after\.png|preview\.png|turntable\.(gif|mp4)"
+    r"|(residual|coverage)_\d+\.png|.+_stylized\.glb"
+)
+OBJ_FOLDER = "obj"
+OBJ_FILE_NAME = re.compile(r".+_stylized(\.obj|\.mtl|_.+)")
 # The help of the ``overwrite`` options, here so that the CLI can show the mesh one without importing torch.
 OVERWRITE_RUN_HELP = (
     "Replace a finished or interrupted run in the output folder (one holding config.toml or checkpoint.pt) "
@@ -56,6 +67,29 @@ def refuse_existing_run(folder: Path, *, resume: bool, overwrite: bool) -> None:
     if found:
         raise ConfigError(f"{folder}: already holds a run ({found[0]}); continue it with --resume {folder} or "
                           "replace it with --overwrite")
+
+
+def previous_run_files(folder: Path, keep: Iterable[Path] = ()) -> list[Path]:
+    """The files of the run ``folder`` holds, found by the names a run writes; none when it holds no run (no
+    config.toml or checkpoint.pt), so that a folder of the user's own files is never touched. ``keep``: files
+    never to list (the next run's inputs, which may carry a run file's name)."""
+    if not any((folder / marker).is_file() for marker in RUN_MARKERS):
+        return []
+    found = [path for path in folder.iterdir() if RUN_FILE_NAME.fullmatch(path.name)]
+    if (folder / OBJ_FOLDER).is_dir():
+        found += [path for path in (folder / OBJ_FOLDER).iterdir() if OBJ_FILE_NAME.fullmatch(path.name)]
+    kept = {path.resolve() for path in keep}
+    return sorted(path for path in found if path.is_file() and path.resolve() not in kept)
+
+
+def remove_previous_run(folder: Path, keep: Iterable[Path] = ()) -> None:
+    """Before a run replaces the one in ``folder`` (``--overwrite``): remove the old run's files, so that none
+    it will not rewrite (another mesh's GLB and OBJ, a turntable no longer asked for, a slot's residual) is left
+    looking like part of the new run. The ``obj/`` folder goes too when nothing else is in it."""
+    for path in previous_run_files(folder, keep):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty (the user's files), or not there
+        (folder / OBJ_FOLDER).rmdir()
 
 
 def refuse_existing_file(path: Path, *, overwrite: bool) -> None:
@@ -130,3 +164,14 @@ def _remove_if_made_and_empty(folder: Path, made: bool) -> None:
     if made:
         with contextlib.suppress(OSError):
             folder.rmdir()
+
+
+def refuse_shared_outputs(outputs: Sequence[tuple[str, Path]], remedy: str = "choose another output path") -> None:
+    """ConfigError naming both roles when two of the ``(role, path)`` outputs are one path (after resolving
+    ``..`` and links): the second write would replace the first, as a sheet named ``view_00.png`` inside the
+    RGB-D folder would be replaced by view 0."""
+    seen: dict[Path, str] = {}
+    for role, path in outputs:
+        other = seen.setdefault(path.resolve(), role)
+        if other != role:
+            raise ConfigError(f"{path}: both the {other} and the {role} would be written there; {remedy}")

@@ -2,13 +2,21 @@
 
 Every OpenAI CLIP (RN50, ViT-B/32, ...) shares one vocabulary; the files come from the
 ``openai/clip-vit-base-patch32`` repository (weight sources "clip-tokenizer" and "clip-vit-b32").
+
+Prompts are cleaned as OpenAI's tokenizer cleans them before the BPE, or a prompt typed with curly quotes
+(``Van Gogh’s``), HTML entities, ligatures or full-width letters gets other token ids than real CLIP gives it,
+and so another embedding: :func:`clean_text` does ``ftfy.fix_text`` and the HTML unescaping, and transformers'
+``CLIPTokenizer`` itself collapses runs of whitespace and lower-cases (its normaliser, or its own ftfy path in
+transformers 4), which the tests check.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from pathlib import Path
 
+import ftfy
 import torch
 
 from restyle.backbones.weights import load_backbone_weights, quiet_transformers
@@ -54,9 +62,8 @@ class ClipTokenizer:
         """``prompts`` (B strings) -> ``[B, context_length]`` int64 token ids."""
         if isinstance(prompts, str):
             prompts = [prompts]
-        encoded = self.backend(
-            list(prompts), padding="max_length", max_length=self.context_length, truncation=True, return_tensors="pt"
-        )
+        encoded = self.backend([clean_text(prompt) for prompt in prompts], padding="max_length",
+                               max_length=self.context_length, truncation=True, return_tensors="pt")
         return encoded["input_ids"].long()
 
     def decode(self, ids: torch.Tensor) -> str:
@@ -79,6 +86,12 @@ class ClipTokenizer:
         if used != len(words) + 2:
             reason = f"{ROUND_TRIP_PROMPT!r} took {used - 2} tokens instead of {len(words)} (merges.txt unusable?)"
             raise WeightsMissingError(_unusable(self.folder, reason))
+
+
+def clean_text(text: str) -> str:
+    """OpenAI CLIP's ``basic_clean``: ftfy's fixes (curly quotes, ligatures, full-width letters, mojibake), HTML
+    entities unescaped twice (so a double-escaped ``&amp;amp;`` becomes ``&`` too), outer whitespace stripped."""
+    return html.unescape(html.unescape(ftfy.fix_text(text))).strip()
 
 
 def load_clip_tokenizer(weights_dir: Path | None = None, download: bool = False) -> ClipTokenizer:

@@ -8,13 +8,16 @@ keeps the preset's or the backbone's default.
 from __future__ import annotations
 
 import html
+import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from restyle import api
 from restyle.errors import ConfigError
-from restyle.web.jobs import JobKind, JobRecord, JobRunner, JobStore
+from restyle.palettes import parse_hex_palette
+from restyle.web.jobs import PALETTE_INPUT, JobKind, JobRecord, JobRunner, JobStore
 from restyle.web.uploads import UploadLimits, stage_images, stage_mesh
 
 MESH_PRESETS = ("preview", "draft", "paper")
@@ -22,6 +25,11 @@ MESH_PRESETS = ("preview", "draft", "paper")
 BACKBONES = (("vgg19 (offline)", "vgg19"), ("patch (offline, no network)", "patch"), ("clip-rn50 (the paper's; "
              "download)", "clip-rn50"), ("vgg16 (download)", "vgg16"))
 TEXTURE_SIZES = (128, 256, 512, 1024, 2048)
+PALETTE_HINT = "Palette: use auto, none or colours such as #aabbcc,#112233, or upload a palette image"
+# the options the form sets, as the config's messages name them -> as the page labels them
+MESH_LABELS = {"[optim] iters": "Steps", "[weights] style": "Style weight", "[weights] content": "Content weight",
+               "[render] texture_size": "Texture size", "[views] distance": "Pattern scale"}
+IMAGE_LABELS = {"[optim] iters": "Steps", "option 'size'": "Long side", "option 'style_blend'": "Style weights"}
 
 
 @dataclass(frozen=True)
@@ -36,9 +44,10 @@ class MeshForm:
     steps: int | None = None
     style_weight: float | None = None
     content_weight: float | None = None
-    palette: str = ""
+    palette: str = ""  # auto, none or hex colours; never a path (see palette_source)
     texture_size: int | None = None
     pattern_scale: float | None = None  # camera distance in bounding radii, the same for every view
+    palette_file: Path | None = None  # an uploaded palette image, instead of the palette text
 
 
 @dataclass(frozen=True)
@@ -73,21 +82,28 @@ class JobView:
 
 
 def start_mesh_job(store: JobStore, runner: JobRunner, form: MeshForm, limits: UploadLimits = UploadLimits()) -> str:
-    """Stage the uploads into a new job folder, then queue the job; its id."""
+    """Check the form, stage the uploads into a new job folder, then queue the job; its id. A bad number or palette
+    is refused before the folder exists."""
     if not form.mesh_files:
         raise ConfigError("upload an asset first (GLB/glTF, OBJ with its MTL and textures, or a zip) or try the sample")
     if not form.style_files and not form.prompt.strip():
         raise ConfigError("add at least one style image or a prompt")
+    options = _checked(api.mesh_config, mesh_options(form), MESH_LABELS)
 
     def stage(folder: Path) -> dict[str, object]:
         mesh = stage_mesh(form.mesh_files, folder / "inputs" / "asset", limits)
-        return {"mesh": _relative(mesh, folder), "styles": _staged_styles(form.style_files, folder, limits)}
+        inputs = {"mesh": _relative(mesh, folder), "styles": _staged_styles(form.style_files, folder, limits)}
+        if form.palette_file is not None:
+            (palette,) = stage_images([form.palette_file], folder / "inputs" / "palette", "palette image", limits)
+            inputs[PALETTE_INPUT] = _relative(palette, folder)
+        return inputs
 
-    return _queue(store, runner, "mesh", stage, mesh_options(form))
+    return _queue(store, runner, "mesh", stage, options)
 
 
 def mesh_options(form: MeshForm) -> dict[str, object]:
-    """The form as ``restyle.api.stylize_mesh`` keyword options."""
+    """The form as ``restyle.api.stylize_mesh`` keyword options (an uploaded palette image is the job's input, set
+    as ``palette.source`` when it runs)."""
     # the page shows a turntable beside the 3D viewer, so every web job writes one
     options: dict[str, object] = {"preset": form.preset, "style": {"backbone": form.backbone},
                                   "outputs": {"turntable": "gif"}}
@@ -96,11 +112,29 @@ def mesh_options(form: MeshForm) -> dict[str, object]:
     _set(options, "optim", "iters", form.steps)
     _set(options, "weights", "style", form.style_weight)
     _set(options, "weights", "content", form.content_weight)
-    _set(options, "palette", "source", form.palette.strip() or None)
+    if form.palette_file is not None and form.palette.strip():
+        raise ConfigError("Palette: give colours or upload a palette image, not both")
+    _set(options, "palette", "source", palette_source(form.palette))
     _set(options, "render", "texture_size", form.texture_size)
     if form.pattern_scale is not None:
         options["views"] = {"distance": [form.pattern_scale, form.pattern_scale]}
     return options
+
+
+def palette_source(text: str) -> str | None:
+    """The palette field as a ``palette.source``: auto, none or the colours written out as ``#rrggbb,...``; None
+    when empty. Never a path: the text is not looked up on this machine, so no file there is read, and the
+    message is the same whatever exists there."""
+    words = text.strip()
+    if not words:
+        return None
+    if words.lower() in ("auto", "none"):
+        return words.lower()
+    try:
+        colours = parse_hex_palette(words).tolist()
+    except ConfigError:
+        raise ConfigError(PALETTE_HINT) from None
+    return ",".join("#" + "".join(f"{round(channel * 255):02x}" for channel in colour) for colour in colours)
 
 
 def start_image_job(store: JobStore, runner: JobRunner, form: ImageForm, limits: UploadLimits = UploadLimits()) -> str:
@@ -108,12 +142,13 @@ def start_image_job(store: JobStore, runner: JobRunner, form: ImageForm, limits:
         raise ConfigError("upload a content image first")
     if not form.style_files and not form.prompt.strip():
         raise ConfigError("add at least one style image or a prompt")
+    options = _checked(api.image_config, image_options(form), IMAGE_LABELS)  # before the job folder exists
 
     def stage(folder: Path) -> dict[str, object]:
         (content,) = stage_images([form.content_file], folder / "inputs" / "content", "content image", limits)
         return {"content": _relative(content, folder), "styles": _staged_styles(form.style_files, folder, limits)}
 
-    return _queue(store, runner, "image", stage, image_options(form))
+    return _queue(store, runner, "image", stage, options)
 
 
 def image_options(form: ImageForm) -> dict[str, object]:
@@ -221,4 +256,40 @@ def _numbers(text: str) -> list[float]:
     try:
         return [float(item) for item in text.split(",")]
     except ValueError:
-        raise ConfigError(f"style weights take comma-separated numbers, e.g. 0.7,0.3; got {text!r}") from None
+        raise ConfigError(f"Style weights take comma-separated numbers, e.g. 0.7,0.3; got {text!r}") from None
+
+
+def _checked(resolve: Callable[..., object], options: dict[str, object], labels: dict[str, str]) -> dict[str, object]:
+    """``options`` once the config they make is valid (``resolve``: ``api.mesh_config`` or ``api.image_config``, which
+    check every number against its option's range, and refuse nan and infinity); a refusal names the field as the
+    page labels it."""
+    try:
+        resolve(**options)
+    except ConfigError as error:
+        message = str(error).removeprefix("command line: ")
+        option = next((name for name in labels if message.startswith(name)), None)
+        raise ConfigError(labels[option] + message[len(option):] if option else message) from None
+    return options
+
+
+def form_number(value: object, label: str) -> float | None:
+    """An optional number from a text field: empty means "the default"; anything else must be a finite number.
+    Its range is the config's to check (:func:`start_mesh_job`, :func:`start_image_job`)."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(f"{label}: {text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{label}: {text!r} is not a finite number")
+    return number
+
+
+def form_whole_number(value: object, label: str) -> int | None:
+    """As :func:`form_number`, for a count or a size: ``2.5`` is refused rather than cut to 2."""
+    number = form_number(value, label)
+    if number is not None and not number.is_integer():
+        raise ConfigError(f"{label}: {str(value).strip()!r} is not a whole number")
+    return None if number is None else int(number)

@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 
-from restyle.errors import ConfigError, RestyleError  # noqa: E402
+from restyle.errors import RestyleError  # noqa: E402
 from restyle.web.actions import (  # noqa: E402
     BACKBONES,
     MESH_PRESETS,
@@ -28,6 +28,8 @@ from restyle.web.actions import (  # noqa: E402
     ImageForm,
     JobView,
     MeshForm,
+    form_number,
+    form_whole_number,
     job_choices,
     start_image_job,
     start_mesh_job,
@@ -88,7 +90,9 @@ def _mesh_tab(app: WebApp, blocks: gr.Blocks) -> None:
                 steps = gr.Textbox(label="Steps (empty: the preset's)", elem_id="steps")
                 style_weight = gr.Textbox(label="Style weight (empty: the backbone's)")
                 content_weight = gr.Textbox(label="Content weight (empty: the backbone's)")
-                palette = gr.Textbox(label="Palette: auto, none, or '#aabbcc,#112233'", value="")
+                palette = gr.Textbox(label="Palette: auto, none, or '#aabbcc,#112233'", value="", elem_id="palette")
+                palette_file = gr.File(label="Palette image (instead of the colours)", file_count="single",
+                                       type="filepath", file_types=["image"], elem_id="palette-file")
                 texture_size = gr.Dropdown([None, *TEXTURE_SIZES], value=None, label="Texture size (empty: preset)")
                 pattern = gr.Textbox(label="Pattern scale: camera distance in bounding radii (empty: the preset's)")
             with gr.Row():
@@ -123,14 +127,17 @@ def _mesh_tab(app: WebApp, blocks: gr.Blocks) -> None:
 
     def on_run(*fields: object) -> list:
         def start() -> str:  # the form is read inside the guard: a bad number is a message, like a bad upload
+            palette_image = _paths(fields[11])
             form = MeshForm(_paths(fields[0]), _paths(fields[1]), str(fields[2] or ""), str(fields[3]),
-                            str(fields[4]), _int(fields[5]), _float(fields[6]), _float(fields[7]),
-                            str(fields[8] or ""), _int(fields[9]), _float(fields[10]))
+                            str(fields[4]), form_whole_number(fields[5], "Steps"),
+                            form_number(fields[6], "Style weight"), form_number(fields[7], "Content weight"),
+                            str(fields[8] or ""), form_whole_number(fields[9], "Texture size"),
+                            form_number(fields[10], "Pattern scale"), palette_image[0] if palette_image else None)
             return start_mesh_job(app.store, app.runner, form, app.limits)
         return _guarded(start, show)
 
     fields = [mesh_files, style_files, prompt, preset, backbone, steps, style_weight, content_weight, palette,
-              texture_size, pattern]
+              texture_size, pattern, palette_file]
     run.click(on_run, fields, [*page, message], api_name="run_mesh")
     sample.click(lambda: ([str(p) for p in _with_companions(sample_mesh())], [str(sample_style())]), None,
                  [mesh_files, style_files], api_visibility="private")
@@ -169,7 +176,9 @@ def _image_tab(app: WebApp, blocks: gr.Blocks) -> None:
                 method = gr.Dropdown(["gram", "nnfm"], value="gram", label="Style loss")
                 backbone = gr.Dropdown(list(BACKBONES), value="vgg19", label="Backbone")
             with gr.Row():
-                size = gr.Number(512, label="Long side (pixels)", precision=0, minimum=16)
+                # no precision or minimum: Gradio's own checks fail with a bare "Error" (nan cannot be rounded);
+                # form_number and the config's range give the page's one-line message instead
+                size = gr.Number(512, label="Long side (pixels)")
                 steps = gr.Textbox(label="Steps (empty: default)")
             run = gr.Button("Run", variant="primary", elem_id="image-run")
             message = gr.Markdown("", elem_id="image-message")
@@ -190,7 +199,8 @@ def _image_tab(app: WebApp, blocks: gr.Blocks) -> None:
     def on_run(*fields: object) -> list:
         def start() -> str:
             form = ImageForm(Path(str(fields[0])) if fields[0] else None, _paths(fields[1]), str(fields[2] or ""),
-                             str(fields[3] or ""), _int(fields[4]), _int(fields[5]), str(fields[6]), str(fields[7]))
+                             str(fields[3] or ""), form_whole_number(fields[4], "Long side"),
+                             form_whole_number(fields[5], "Steps"), str(fields[6]), str(fields[7]))
             return start_image_job(app.store, app.runner, form, app.limits)
         return _guarded(start, show)
 
@@ -238,22 +248,6 @@ def _paths(value: object) -> list[Path]:
 
 def _path(path: Path | None) -> str | None:
     return str(path) if path else None
-
-
-def _int(value: object) -> int | None:
-    number = _float(value)
-    return None if number is None else int(number)
-
-
-def _float(value: object) -> float | None:
-    """An optional number from a text field: empty means "the default"; anything else must be a number."""
-    text = "" if value is None else str(value).strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{text!r} is not a number") from None
 
 
 def launch(data_dir: Path, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,

@@ -37,10 +37,11 @@ from restyle.web.job_store import (
 if TYPE_CHECKING:  # the step record's type only: the web app talks to restyle.api, not the pipelines
     from restyle.pipelines.loop import StepInfo
 
-__all__ = ["JobKind", "JobRecord", "JobRunner", "JobStatus", "JobStore", "Progress", "StopRequested"]
+__all__ = ["PALETTE_INPUT", "JobKind", "JobRecord", "JobRunner", "JobStatus", "JobStore", "Progress", "StopRequested"]
 
 SAVE_EVERY_S = 0.5  # a page polls job.json; it need not be rewritten (and fsynced) for every step
 IMAGE_OUT, ORIGINAL, LOG = "out.png", "original.glb", "log.txt"
+PALETTE_INPUT = "palette"  # a mesh job's uploaded palette image, among its inputs (its path is known once it runs)
 ERROR_CHARS = 300
 _log = logging.getLogger(__name__)
 
@@ -227,6 +228,9 @@ class JobRunner:
         else:
             options = copy.deepcopy(record.options)
             options["outputs"] = {"preview_every": self.preview_every, **(options.get("outputs") or {})}
+            if record.inputs.get(PALETTE_INPUT):
+                palette = self.store.resolve(record.id, str(record.inputs[PALETTE_INPUT]))
+                options["palette"] = {**(options.get("palette") or {}), "source": str(palette)}
             result = api.stylize_mesh(mesh, styles, out, on_step=on_step, on_phase=on_phase, **options)
         return _mesh_outputs(folder, result.glb.name, result.obj.name, result.config.outputs.turntable)
 

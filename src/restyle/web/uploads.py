@@ -23,7 +23,7 @@ from typing import IO
 
 from restyle.errors import InputError, first_line
 from restyle.io import images
-from restyle.io.asset_references import files_read_first
+from restyle.io.asset_references import escaping_reference, inside
 from restyle.io.mesh_types import MissingUVsError
 from restyle.io.meshes import load_mesh
 
@@ -267,7 +267,7 @@ def _check_staged_asset(main: Path, entries: list[_Entry], dest: Path, limits: U
     for entry in entries:
         if entry.name.suffix.lower() in TEXTURE_SUFFIXES:
             _check_image(dest.joinpath(*entry.name.parts), str(entry.name), limits)
-    _check_references(main, entries, dest)
+    _check_references(main, dest)
     try:
         load_mesh(main, unwrap=False)
     except MissingUVsError:
@@ -276,13 +276,17 @@ def _check_staged_asset(main: Path, entries: list[_Entry], dest: Path, limits: U
         raise UploadError(_rephrased(error, main, str(main.relative_to(dest)), dest)) from None
 
 
-def _check_references(main: Path, entries: list[_Entry], dest: Path) -> None:
-    """Refuse an asset that names a file outside the upload (``mtllib /home/...``, ``map_Bump ../..``): the
-    loader would read it, and an OBJ export copies other maps beside the result, where the page serves them."""
-    libraries = [dest.joinpath(*entry.name.parts) for entry in entries if entry.name.suffix.lower() == ".mtl"]
-    for file in files_read_first(main, libraries):
-        if file.is_file() and not inside(dest, file):
-            raise UploadError(f"{main.name}: names '{file.name}', a file outside the upload")
+def _check_references(main: Path, dest: Path) -> None:
+    """Refuse an asset that names a file by a path outside the upload (``mtllib /home/...``, ``map_Bump ../..``),
+    whether or not it exists: the loader would read it, and an OBJ export copies a material's other maps beside
+    the result, where the page serves them."""
+    escaping = escaping_reference(main, dest)
+    if escaping is None:
+        return
+    where = "" if escaping.source == main else f"{Path(os.path.relpath(escaping.source, dest)).as_posix()} "
+    named = "".join(char if char.isprintable() else "?" for char in escaping.path.name)[:60]  # a base name only
+    raise UploadError(f"{main.name}: {where}names '{named}' by a path outside the upload (absolute, or out of it "
+                      "with '..'); keep the files it needs in the upload and name them relative to it")
 
 
 # ----------------------------------------------------------------------------------------------- images
@@ -371,12 +375,6 @@ def _bundled(relative: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def inside(root: Path, candidate: Path) -> bool:
-    """True when ``candidate`` is ``root`` or under it once symbolic links and '..' are resolved."""
-    root, candidate = Path(root).resolve(), Path(candidate).resolve()
-    return candidate == root or root in candidate.parents
 
 
 def _rephrased(error: Exception, path: Path, shown: str, folder: Path) -> str:
