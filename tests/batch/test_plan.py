@@ -59,8 +59,8 @@ def test_each_file_is_hashed_once_and_each_mesh_loaded_once(workspace: Path, mon
     (workspace / "list.csv").write_text("name,mesh,styles\n" + rows)
     hashed: list[Path] = []
     loaded: list[Path] = []
-    real_hash, real_load = planning.sha256_file, restyle.io.meshes.load_mesh
-    monkeypatch.setattr(planning, "sha256_file", lambda path: hashed.append(path) or real_hash(path))
+    real_hash, real_load = planning.file_sha256, restyle.io.meshes.load_mesh
+    monkeypatch.setattr(planning, "file_sha256", lambda path: hashed.append(path) or real_hash(path))
     monkeypatch.setattr(restyle.io.meshes, "load_mesh", lambda path, **kw: loaded.append(path) or real_load(path, **kw))
     planned = plan_batch(load_manifest(workspace / "list.csv"), workspace / "out")
     assert len(planned) == 40 and len({p.fingerprint for p in planned}) == 1  # the same job under 40 names

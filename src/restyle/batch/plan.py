@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from restyle.batch.jobs import RECORD, Mode, read_record
+from restyle.batch.jobs import RECORD, Mode, has_checkpoint, read_record
 from restyle.batch.manifest import RESERVED_NAMES, BatchJob, Manifest, style_file
 from restyle.errors import ConfigError, RestyleError
-from restyle.pipelines.run_files import RUN_MARKERS, palette_file
+from restyle.pipelines.run_files import RUN_MARKERS, file_sha256, palette_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ class InputCache:
     def sha256(self, path: Path) -> str:
         key = self._key(path)
         if key not in self._hashes:
-            self._hashes[key] = sha256_file(path)
+            self._hashes[key] = file_sha256(path)
         return self._hashes[key]
 
     def mesh_files(self, mesh: Path) -> tuple[Path, ...]:
@@ -61,14 +61,6 @@ class InputCache:
                 files = (mesh,)
             self._companions[key] = files
         return self._companions[key]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def plan_batch(manifest: Manifest, output: Path, *, overwrite: bool = False) -> list[PlannedJob]:
@@ -163,7 +155,7 @@ def job_mode(folder: Path, digest: str, overwrite: bool) -> Mode | None:
     same = record is not None and record.get("fingerprint") == digest
     if same and record.get("finished") and outputs_exist(folder, record):
         return None
-    if same and not record.get("finished") and all((folder / marker).is_file() for marker in RUN_MARKERS):
+    if same and not record.get("finished") and has_checkpoint(folder):
         return "resume"
     return "overwrite" if holds_run else "fresh"
 

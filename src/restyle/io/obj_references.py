@@ -81,12 +81,7 @@ def library_names(obj: Path) -> list[str]:
 
 def map_names(library: Path) -> list[str]:
     """The file of every statement of an MTL that names one, as written (options removed), anywhere in the file."""
-    return [map_file_name(statement.rest) for statement in statements(library) if statement.names_file]
-
-
-def map_file_name(rest: str) -> str:
-    """The file a map statement names: what follows its options."""
-    return split_map_statement(rest)[1]
+    return [split_map_statement(statement.rest)[1] for statement in statements(library) if statement.names_file]
 
 
 def split_map_statement(rest: str) -> tuple[dict[str, list[str]], str]:

@@ -10,7 +10,6 @@ which). Every other key must match.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ import torch
 from restyle.configs import to_dict
 from restyle.errors import InputError, first_line
 from restyle.io.atomic import atomic_path
-from restyle.pipelines.run_files import palette_file
+from restyle.pipelines.run_files import file_sha256, palette_file
 
 if TYPE_CHECKING:
     from restyle.pipelines.mesh import MeshJob
@@ -28,14 +27,6 @@ CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
 FREE_KEYS = ("mesh", "styles", "output", "device", "overwrite", "optim.iters", "optim.log_every")
 FREE_SECTIONS = ("outputs.", "pretrained.")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -8,6 +8,7 @@ unless the run is resumed or ``--overwrite`` is given, and a lock file keeps two
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -90,6 +91,15 @@ def remove_previous_run(folder: Path, keep: Iterable[Path] = ()) -> None:
         path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # not empty (the user's files), or not there
         (folder / OBJ_FOLDER).rmdir()
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks: what a resume and a batch know an input by."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def refuse_existing_file(path: Path, *, overwrite: bool) -> None:
