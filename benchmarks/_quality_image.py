@@ -1,7 +1,7 @@
 """Image quality side by side: ``restyle image`` (its defaults) against the ``pastiche`` CLI (its defaults, L-BFGS).
 
 Both run as subprocesses, one after the other, on the same content, style, size, step count and thread count.
-Each writes an intermediate image every few steps; one evaluator (``restyle.pipelines.quality.Evaluator``: the
+Each writes an intermediate image every few steps; one evaluator (``restyle.eval.evaluator.Evaluator``: the
 scale-free VGG19 Gram distance over relu1_1..relu5_1, the NNFM distance and the content distance at conv4_2
 against the content image) scores every one of them, so both runs get a curve of style distance over
 optimisation time. The figure that matters is how long restyle needs to reach the style distance of pastiche's
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
+from restyle.eval.evaluator import Evaluator
 from restyle.io.images import load_image, resize_long_side
-from restyle.pipelines.quality import Evaluator
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -4,7 +4,7 @@ For each case (the demo config, and the ``preview`` preset with ``--backbone vgg
 the bundled BoxTextured cube, whose flat faces show strokes plainly), run ``restyle mesh``, then render views from
 cameras the optimisation never used (two fixed distributions, ``EVAL_VIEW_SETS``, with another seed) of the
 result and of the original asset under the same lights, and measure with the one evaluator
-(``restyle.pipelines.quality``, VGG19):
+(``restyle.eval.evaluator``, VGG19):
 
 - ``result``: Gram and NNFM distances of the result's renders to the style image, and the content distance to the
   original's renders, all masked by the render coverage;
@@ -29,10 +29,10 @@ import torch
 from restyle.backbones.vgg19 import VGG19Backbone
 from restyle.backbones.weights import find_checkpoint
 from restyle.configs import resolve
+from restyle.eval.evaluator import Evaluator
 from restyle.io.meshes import load_mesh
-from restyle.pipelines.mesh import MESH_PRESETS, MeshConfig, run, square_style
-from restyle.pipelines.quality import Evaluator
-from restyle.pipelines.render_asset import geometry_and_textures
+from restyle.jobs.mesh.run import MESH_PRESETS, MeshConfig, run, square_style
+from restyle.jobs.render.run import geometry_and_textures
 from restyle.render.raster import rasterize
 from restyle.render.shading import render
 from restyle.render.views import ViewConfig, ViewSampler
@@ -161,7 +161,7 @@ def mesh_quality(cases: list[str] | None = None, assets: list[str] | None = None
             "size": EVAL_SIZE, "supersample": EVAL_SUPERSAMPLE,
             "held_out_seed": f"run seed + {HELD_OUT_SEED_OFFSET}", "style": STYLE.name,
             "style_short_side": EVAL_SIZE, "background": "black (distances masked by coverage)",
-            "distances": "restyle.pipelines.quality.Evaluator (VGG19): gram relu1_1..relu5_1, nnfm relu3_1+relu4_1,"
+            "distances": "restyle.eval.evaluator.Evaluator (VGG19): gram relu1_1..relu5_1, nnfm relu3_1+relu4_1,"
                          " content conv4_2; lower is closer",
         },
         "notes": {

@@ -23,10 +23,10 @@ from _common import time_it, write_result
 from restyle.backbones.depth import DepthEstimator
 from restyle.configs import resolve
 from restyle.io.images import load_image, resize_long_side
-from restyle.pipelines.config import WeightsConfig
-from restyle.pipelines.image import IMAGE_PRESETS, ImageConfig, _loss_terms, _style_loss, resolve_defaults
-from restyle.pipelines.image_depth import DepthGuide
-from restyle.pipelines.networks import build_networks
+from restyle.jobs.image.depth import DepthGuide
+from restyle.jobs.image.run import IMAGE_PRESETS, ImageConfig, _loss_terms, _style_loss, resolve_defaults
+from restyle.objectives.networks import build_networks
+from restyle.sections import WeightsConfig
 
 REPO = Path(__file__).resolve().parents[1]
 STYLES = REPO / "assets" / "styles"

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from _common import write_result
-from restyle.depth_masks import depth_mask, parse_mask
 from restyle.io.depth import load_depth
 from restyle.io.images import load_image, resize_long_side
+from restyle.objectives.masks import depth_mask, parse_mask
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO, DEPTH = REPO / "assets/rgbd/tum_desk.png", REPO / "assets/rgbd/tum_desk_depth.png"

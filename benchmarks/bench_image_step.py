@@ -20,13 +20,13 @@ from _common import time_it, write_result
 from restyle.backbones.testing import write_random_checkpoints
 from restyle.configs import resolve
 from restyle.io.images import load_image, resize_long_side
-from restyle.pipelines import image as pipeline
-from restyle.pipelines.networks import (
+from restyle.jobs.image import run as pipeline
+from restyle.objectives.networks import (
     build_networks,
     build_style_objective,
     style_and_content_features,
 )
-from restyle.pipelines.objectives import content_objective
+from restyle.objectives.style import content_objective
 
 REPO = Path(__file__).resolve().parents[1]
 

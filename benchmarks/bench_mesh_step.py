@@ -23,10 +23,10 @@ import torch
 from _common import time_it, write_result
 from restyle.backbones.testing import write_random_checkpoints
 from restyle.configs import resolve
+from restyle.jobs.mesh.run import MESH_PRESETS, MeshConfig, MeshJob
+from restyle.jobs.mesh.views import add_seen_texels
 from restyle.losses.nnfm import flatten_maps, nearest_style_indices
-from restyle.pipelines.mesh import MESH_PRESETS, MeshConfig, MeshJob
-from restyle.pipelines.mesh_views import add_seen_texels
-from restyle.pipelines.objectives import content_objective
+from restyle.objectives.style import content_objective
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 """Quality that can be measured offline: every figure comes from one evaluator on the shipped VGG19
-(``restyle.pipelines.quality``), so runs compare whatever backbone they optimised.
+(``restyle.eval.evaluator``), so runs compare whatever backbone they optimised.
 
 - mesh: held-out views (cameras the optimisation never used) of the demo config and the ``preview`` preset on
   two bundled assets: style distances of the result against the style image, content distance against the

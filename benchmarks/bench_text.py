@@ -18,14 +18,14 @@ from transformers import CLIPConfig, CLIPModel
 from _common import time_it, write_result
 from restyle.configs import resolve
 from restyle.io.images import load_image, resize_long_side
+from restyle.jobs.image.run import IMAGE_PRESETS, TEXT_PRESET, ImageConfig, resolve_defaults
+from restyle.jobs.image.text import TextTargets, _loss_terms
 from restyle.losses.clip_text import directional_clip_loss, patch_clip_loss, random_patches, text_direction
 from restyle.losses.tv import tv_loss
+from restyle.objectives.registry import BACKBONES
+from restyle.objectives.style import content_objective
 from restyle.params.unet import UNet, UNetSpec
-from restyle.pipelines.config import WeightsConfig
-from restyle.pipelines.image import IMAGE_PRESETS, TEXT_PRESET, ImageConfig, resolve_defaults
-from restyle.pipelines.image_text import TextTargets, _loss_terms
-from restyle.pipelines.objectives import content_objective
-from restyle.pipelines.registry import BACKBONES
+from restyle.sections import WeightsConfig
 from restyle.text.clip_vit_b32 import ClipViTB32
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ def gloo_threads() -> list[str]:
 
 
 def _slow_down_checkpoints() -> None:
-    from restyle.pipelines import mesh_checkpoint
+    from restyle.jobs.mesh import checkpoint as mesh_checkpoint
 
     save = mesh_checkpoint.save
 

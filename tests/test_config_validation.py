@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from restyle.configs import Range, apply_overrides
 from restyle.errors import ConfigError
-from restyle.pipelines import preflight
-from restyle.pipelines.apply_config import ApplyConfig
-from restyle.pipelines.config import RenderAssetConfig
-from restyle.pipelines.image_config import ImageConfig
-from restyle.pipelines.mesh_config import MeshConfig
+from restyle.jobs.apply.config import ApplyConfig
+from restyle.jobs.image.config import ImageConfig
+from restyle.jobs.mesh.config import MeshConfig
+from restyle.run import preflight
+from restyle.sections import RenderAssetConfig
 
 
 def _leaves(config: object, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], type, dataclasses.Field]]:
@@ -149,7 +149,7 @@ def test_mesh_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, as
         raise AssertionError("the mesh was loaded before the options were checked")
 
     # refused before any work: nothing is loaded, so a texture of 100000^2 is never allocated
-    monkeypatch.setattr("restyle.pipelines.mesh.load_mesh", never)
+    monkeypatch.setattr("restyle.jobs.mesh.run.load_mesh", never)
     code, _, err = run_cli("mesh", box, "-s", style, "-o", tmp_path / "run", *flags)
     _assert_refused(code, err, needle, tmp_path, before)
 
@@ -204,7 +204,7 @@ def test_no_progress_bar_is_drawn_before_an_input_error(run_cli, monkeypatch, im
     """On a terminal the bar appears at the first step, so a run refused while loading leaves no empty bar."""
     import rich.progress
 
-    from restyle import cli_progress
+    from restyle.cli import progress as cli_progress
 
     def no_bar(*_: object, **__: object) -> None:
         raise AssertionError("a progress bar was drawn")

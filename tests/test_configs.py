@@ -8,7 +8,7 @@ import pytest
 
 from restyle.configs import apply_overrides, dump_toml, help_of, load_toml, nested, resolve
 from restyle.errors import ConfigError
-from restyle.pipelines.image import IMAGE_PRESETS, ImageConfig
+from restyle.jobs.image.run import IMAGE_PRESETS, ImageConfig
 
 PRESETS = {"fast": {"optim": {"iters": 7, "lr": 0.5}, "size": 64}}
 

@@ -10,13 +10,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Each package may import only from the layers after it (and from itself).
 LAYERS = [
-    ("restyle.cli", "restyle.cli_progress", "restyle.cli_options", "restyle.cli_web", "restyle.cli_batch",
-     "restyle.web", "restyle.batch"),
+    ("restyle.cli", "restyle.web", "restyle.batch"),
     ("restyle.api",),
-    ("restyle.pipelines",),
-    ("restyle.params", "restyle.losses", "restyle.backbones", "restyle.text", "restyle.render", "restyle.palettes",
-     "restyle.colour_transfer", "restyle.depth_masks"),
+    ("restyle.jobs",),
+    ("restyle.run",),
+    ("restyle.objectives", "restyle.eval"),
+    ("restyle.params", "restyle.losses", "restyle.backbones", "restyle.text", "restyle.render", "restyle.colour"),
     ("restyle.io",),
+    ("restyle.sections",),
     ("restyle.conventions", "restyle.configs", "restyle.errors"),
 ]
 

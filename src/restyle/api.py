@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from restyle.configs import resolve
-from restyle.depth_masks import split_style_spec
-from restyle.pipelines import apply as apply_pipeline
-from restyle.pipelines import image as image_pipeline
-from restyle.pipelines import mesh as mesh_pipeline
-from restyle.pipelines import render_asset
-from restyle.pipelines.loop import PhaseCallback, StepCallback
+from restyle.jobs.apply import run as apply_pipeline
+from restyle.jobs.image import run as image_pipeline
+from restyle.jobs.mesh import run as mesh_pipeline
+from restyle.jobs.render import run as render_asset
+from restyle.objectives.masks import split_style_spec
+from restyle.run.loop import PhaseCallback, StepCallback
 
 
 def _inputs(**paths: Any) -> dict[str, Any]:

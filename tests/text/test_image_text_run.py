@@ -11,8 +11,8 @@ import torch
 
 from restyle.configs import load_toml
 from restyle.io.images import save_image
+from restyle.jobs.image.inputs import Sizing, load_sized
 from restyle.params.unet import load_unet
-from restyle.pipelines.image_inputs import Sizing, load_sized
 
 FAST = ("--size", "48", "--iters", "2", "--crops", "3", "--crop-size", "16", "-q")
 

@@ -17,7 +17,7 @@ from restyle import api
 from restyle.errors import ConfigError
 from restyle.io.images import load_image, save_image
 from restyle.io.meshes import load_mesh
-from restyle.pipelines.loop import StepInfo
+from restyle.run.loop import StepInfo
 from restyle.web.jobs import JobRecord, JobRunner, JobStore
 
 TINY_MESH = {

@@ -15,7 +15,7 @@ from restyle.errors import RestyleError, first_line
 from restyle.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
-    from restyle.pipelines.mesh import MeshResult
+    from restyle.jobs.mesh.run import MeshResult
 
 RECORD = "batch_record.json"
 CHECKPOINT = "checkpoint.pt"
@@ -99,7 +99,7 @@ def failure_reason(error: BaseException) -> str:
 
 def _start(spec: JobSpec) -> Mode:
     """Check that the job's folder can be written, make it, and record the submission; its mode."""
-    from restyle.pipelines.preflight import check_writable
+    from restyle.run.preflight import check_writable
 
     check_writable(spec.output, folder=True)
     mode = effective_mode(spec)

@@ -85,7 +85,7 @@ def merge_options(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 @functools.cache
 def option_keys() -> tuple[str, ...]:
     """The config options a job, look or [defaults] may set: ``restyle mesh``'s, less the batch's own."""
-    from restyle.pipelines.mesh_config import MeshConfig  # here: it brings torch, which parsing a manifest needs not
+    from restyle.jobs.mesh.config import MeshConfig  # here: it brings torch, which parsing a manifest needs not
 
     return tuple(f.name for f in dataclasses.fields(MeshConfig) if f.name not in _BATCH_FIELDS)
 

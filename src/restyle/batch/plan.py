@@ -18,7 +18,7 @@ from typing import Any
 from restyle.batch.jobs import RECORD, Mode, has_checkpoint, read_record
 from restyle.batch.manifest import RESERVED_NAMES, BatchJob, Manifest, style_file
 from restyle.errors import ConfigError, RestyleError
-from restyle.pipelines.run_files import RUN_MARKERS, file_sha256, palette_file
+from restyle.run.files import RUN_MARKERS, file_sha256, palette_file
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from restyle.batch.manifest import BatchJob, load_manifest
 from restyle.batch.plan import PlannedJob, plan_batch
 from restyle.batch.report import BatchSummary, JobReport, write_reports
 from restyle.errors import ConfigError
-from restyle.pipelines.preflight import check_writable
+from restyle.run.preflight import check_writable
 
 EventCallback = Callable[[str, str, dict[str, Any]], None]
 """``on_event(kind, job_name, detail)``. Kinds: ``planned`` (detail: ``mode`` fresh|resume|overwrite),

@@ -35,7 +35,7 @@ from restyle.web.job_store import (
 )
 
 if TYPE_CHECKING:  # the step record's type only: the web app talks to restyle.api, not the pipelines
-    from restyle.pipelines.loop import StepInfo
+    from restyle.run.loop import StepInfo
 
 __all__ = ["PALETTE_INPUT", "JobKind", "JobRecord", "JobRunner", "JobStatus", "JobStore", "Progress", "StopRequested"]
 

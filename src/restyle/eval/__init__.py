@@ -1,0 +1,1 @@
+"""The quality evaluator: held-out views scored with VGG19 distances."""

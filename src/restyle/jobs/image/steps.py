@@ -1,0 +1,116 @@
+"""The optimisation step of ``restyle image`` (Adam or L-BFGS on the pixels) and its intermediate images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from restyle.objectives.registry import lookup
+from restyle.params.pixels import PixelImage
+from restyle.run.loop import weighted_total
+
+LossTerms = Callable[[torch.Tensor], dict[str, torch.Tensor]]  # current image [1,3,H,W] -> weighted loss terms
+
+# Adam 0.05 per step on 0..1 pixels: on the default Gram/VGG19 run (cat x Starry Night, 256 px) it reaches
+# pastiche's 60-step L-BFGS style distance in ~15 steps, 0.02 in ~25 (benchmarks/_quality_image.py).
+DEFAULT_LEARNING_RATES = {"adam": 0.05, "lbfgs": 1.0}
+_TINY_LOSS = 1e-12  # a first loss of zero leaves nothing to optimise; this only avoids dividing by it
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The loss terms at the image a step started from (what the step's gradient came from)."""
+
+    terms: dict[str, torch.Tensor]
+    total: torch.Tensor
+
+
+def _adam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(parameters, lr=lr)
+
+
+def _lbfgs(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    # max_iter=1 and no line search: each step evaluates the loss exactly once (as in pastiche and neural-style),
+    # so ``iters`` buys the same number of forward/backward passes whichever optimizer runs. A strong-Wolfe line
+    # search spends a variable number of evaluations per step; at equal evaluations it ended higher on VGG19 Gram.
+    return torch.optim.LBFGS(parameters, lr=lr, max_iter=1)
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    build: Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
+    # Zero the gradient of pixels held at 0 or 1 that the descent direction would push further out (projected
+    # gradient, the active-set idea of L-BFGS-B). Pixels are clamped to 0..1 after every step for both
+    # optimizers; for L-BFGS that alone moves pixels behind its back, so its curvature pairs describe steps that
+    # were not taken: on a box-constrained quadratic it reached the best clamped loss, then rose 50x. With the
+    # bound pixels frozen it stays there. The alternatives did worse on quick checks (48-96 px, 30-100 steps):
+    # free pixels, clamped only at the output (as in pastiche), drifted out of range and blew a patch-NNFM run
+    # up 25x; clamping inside the loss left pixels that one large step pushed out with zero gradient for good
+    # (98% of a synthetic Gram run). Adam keeps its plain update, so its runs are unchanged.
+    freeze_bound_pixels: bool
+    # Divide the loss by its first value (a constant) before the optimizer sees it. L-BFGS's float32 curvature
+    # products overflow on losses of 1e14 (plain VGG Gram losses reach that; the run went to NaN) and its
+    # tolerances are absolute; its steps do not otherwise depend on the loss scale. Adam is scale-free already.
+    normalise_loss: bool
+
+
+OPTIMIZERS: dict[str, OptimizerEntry] = {
+    "adam": OptimizerEntry(_adam, freeze_bound_pixels=False, normalise_loss=False),
+    "lbfgs": OptimizerEntry(_lbfgs, freeze_bound_pixels=True, normalise_loss=True),
+}
+
+
+class PixelOptimizer:
+    """One optimizer on a ``PixelImage``; :meth:`step` evaluates the loss once and updates the pixels."""
+
+    def __init__(self, name: str, image: PixelImage, lr: float) -> None:
+        self.entry = lookup(OPTIMIZERS, name, "optimizer")
+        self.image = image
+        self.optimizer = self.entry.build(image.parameters(), lr)
+        self.loss_scale: float | None = None  # set at the first evaluation when the entry normalises
+
+    def _scaled(self, total: torch.Tensor) -> torch.Tensor:
+        if not self.entry.normalise_loss:
+            return total
+        if self.loss_scale is None:
+            self.loss_scale = 1.0 / max(abs(float(total.detach())), _TINY_LOSS)
+        return total * self.loss_scale
+
+    def step(self, loss_terms: LossTerms) -> Evaluation:
+        evaluations: list[Evaluation] = []
+
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            terms = loss_terms(self.image())
+            total = weighted_total(terms)
+            scaled = self._scaled(total)
+            scaled.backward()
+            if self.entry.freeze_bound_pixels:
+                self._freeze_bound_pixels()
+            evaluations.append(Evaluation(terms, total))
+            return scaled
+
+        self.optimizer.step(closure)
+        self.image.project()
+        return evaluations[0]
+
+    @torch.no_grad()
+    def _freeze_bound_pixels(self) -> None:
+        pixels = self.image.pixels
+        outward = ((pixels <= 0.0) & (pixels.grad > 0)) | ((pixels >= 1.0) & (pixels.grad < 0))
+        pixels.grad.masked_fill_(outward, 0.0)
+
+
+def intermediate_path(output: Path, step: int) -> Path:
+    """``out.png`` at step 40 -> ``out.00040.png``, next to the output."""
+    return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
+
+
+def intermediate_paths(output: Path, every: int, iters: int) -> list[Path]:
+    """Every intermediate image a run of ``iters`` steps writes with ``save_every = every`` (0: none)."""
+    if every <= 0:
+        return []
+    return [intermediate_path(output, step) for step in range(every, iters + 1, every)]

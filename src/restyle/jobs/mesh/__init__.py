@@ -1,0 +1,1 @@
+"""`restyle mesh`: a mesh's UV textures optimised through the differentiable renderer."""

@@ -1,0 +1,163 @@
+"""What a ``restyle mesh`` run writes: the stylised asset (GLB, OBJ+MTL+PNG), residual and coverage maps, the
+palette swatch, before/after previews, the resolved config and the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from restyle.colour.palettes import palette_swatch
+from restyle.colour.recolour import ColourMap
+from restyle.io.export import export_glb, export_obj
+from restyle.io.images import save_image
+from restyle.io.meshes import TexturedMesh
+from restyle.io.texture_padding import dilate_texture
+from restyle.io.uv_islands import mesh_island_masks
+from restyle.jobs.mesh.config import MeshConfig
+from restyle.params.residual import ResidualTexture
+from restyle.run.files import palette_file
+from restyle.run.loop import write_config
+from restyle.run.previews import contact_sheet, turntable_frames, write_turntable
+
+if TYPE_CHECKING:
+    from restyle.jobs.mesh.run import MeshJob
+
+
+@dataclass(frozen=True)
+class MeshResult:
+    textures: list[torch.Tensor]  # per slot [3,Ht,Wt] as exported, at the original's resolution, CPU
+    output: Path  # the output folder
+    glb: Path
+    obj: Path
+    config: MeshConfig  # fully resolved
+    steps: int  # optimisation steps done in total (including resumed ones)
+
+
+def export_bases(mesh: TexturedMesh, optimised: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per slot, the texture export builds on, ``[3,Ht,Wt]`` on the CPU: a material's own texture at its own
+    resolution, however small (the README promises it, and its alpha, never optimised, comes back as loaded); for a
+    material without one (a texture-less material's 8x8 colour, baked vertex colours) the larger of its image and
+    the resample the optimisation started from, so that the style is not thrown away by a downsample."""
+    bases = []
+    for index, (slot, small) in enumerate(zip(mesh.slots, optimised, strict=True)):
+        original = torch.from_numpy(np.ascontiguousarray(slot.image)).permute(2, 0, 1).float()
+        keep = _had_texture(mesh, index) or max(original.shape[-2:]) >= max(small.shape[-2:])
+        bases.append(original if keep else small.detach().cpu())
+    return bases
+
+
+def _had_texture(mesh: TexturedMesh, slot: int) -> bool:
+    return slot < len(mesh.source_materials) and mesh.source_materials[slot].textured
+
+
+def padded_residual(param: ResidualTexture, covered: torch.Tensor) -> torch.Tensor:
+    """The residual ``[3,Ht,Wt]`` (optimised size, CPU) with its uncovered texels push-pull filled from the
+    covered ones, so that seams and texels no view saw continue the style instead of showing the original."""
+    residual = param.residual.detach().permute(1, 2, 0).cpu().numpy()
+    padded = dilate_texture(residual, covered.cpu().numpy())
+    return torch.from_numpy(np.asarray(padded)).permute(2, 0, 1)
+
+
+def final_texture(
+    base: torch.Tensor, colour_map: ColourMap | None, residual: torch.Tensor, island: torch.Tensor
+) -> torch.Tensor:
+    """``base [3,Ht,Wt]`` (recoloured by ``colour_map``) plus ``residual`` resampled bilinearly to its size,
+    inside ``island [Ht,Wt]``; outside, the base unchanged, bit for bit."""
+    start = base if colour_map is None else colour_map.apply(base)
+    if residual.shape[-2:] != base.shape[-2:]:
+        # onto an original smaller than --texture-size: average the residual's texels instead of skipping some
+        shrink = any(r > b for r, b in zip(residual.shape[-2:], base.shape[-2:], strict=True))
+        residual = F.interpolate(residual[None], size=base.shape[-2:], mode="bilinear", align_corners=False,
+                                 antialias=shrink)[0]
+    stylised = (start + residual).clamp(0, 1).float()
+    return torch.where(island, stylised, base)
+
+
+def final_textures(job: MeshJob) -> list[torch.Tensor]:
+    """Per slot the exported texture ``[3,Ht,Wt]`` at the original's resolution (see :func:`export_bases`)."""
+    bases = export_bases(job.mesh, job.loaded_textures)
+    islands = mesh_island_masks(job.mesh, [tuple(b.shape[-2:]) for b in bases])
+    finals = []
+    for index, (base, param) in enumerate(zip(bases, job.params, strict=True)):
+        # pad only from texels inside the islands: outside them the export keeps the original anyway
+        covered = job.coverage[index] & job.islands[index]
+        residual = padded_residual(param, covered)
+        finals.append(final_texture(base, job.colour_maps[index], residual, torch.from_numpy(islands[index])))
+    return finals
+
+
+# Written by every run whatever its settings; the rest depends on the mesh name, the slots and the turntable.
+FIXED_OUTPUTS = ("config.toml", "metrics.jsonl", "checkpoint.pt", "palette.png", "before_after.png", "preview.png")
+
+
+def output_files(config: MeshConfig, out: Path, slots: int) -> tuple[list[Path], list[Path]]:
+    """Every file a run writes into ``out``, and the folders it owns outright (``obj/``: the exporter names
+    its textures after the slots), so that none of them can be an input (see ``run_files.refuse_overlap``)."""
+    name = config.mesh.stem if config.mesh else "asset"
+    files = [out / f"{name}_stylized.glb", *(out / n for n in FIXED_OUTPUTS)]
+    files += [out / f"{kind}_{index}.png" for kind in ("residual", "coverage") for index in range(slots)]
+    files += [out / f"turntable.{suffix}" for suffix in ("gif", "mp4")]  # also the one a later run might pick
+    return files, [out / "obj"]
+
+
+def input_files(job: MeshJob, config_file: Path | None, resume: bool) -> list[tuple[str, Path]]:
+    """Every file the run reads, with its role for messages. A resumed run's own config.toml is its to rewrite."""
+    inputs = [("mesh file", path) for path in job.mesh.source_files]
+    inputs += [("style image", path) for path in job.config.styles]
+    palette = palette_file(job.config.palette.source)
+    if palette is not None:
+        inputs.append(("palette image", palette))
+    if config_file is not None and not resume:
+        inputs.append(("config file", config_file))
+    return inputs
+
+
+def write_outputs(job: MeshJob) -> MeshResult:
+    out, config = job.output, job.config
+    finals = final_textures(job)
+    name = config.mesh.stem if config.mesh else "asset"
+    arrays = [t.permute(1, 2, 0).numpy() for t in finals]
+    glb = out / f"{name}_stylized.glb"
+    obj = out / "obj" / f"{name}_stylized.obj"
+    export_glb(job.mesh, arrays, glb)
+    export_obj(job.mesh, arrays, obj)
+    for index, (param, covered) in enumerate(zip(job.params, job.coverage, strict=True)):
+        # the signed residual stored as 0.5 + r/2 so that 0 is mid-grey
+        save_image((param.residual.detach().cpu() * 0.5 + 0.5).clamp(0, 1), out / f"residual_{index}.png")
+        save_image(covered.float().cpu()[None].expand(3, -1, -1), out / f"coverage_{index}.png")
+    if job.palette is not None:
+        save_image(palette_swatch(job.palette.cpu()), out / "palette.png")
+    _write_previews(job, finals)
+    write_config(config, out / "config.toml")
+    job.metrics.write(out / "metrics.jsonl")
+    return MeshResult(finals, out, glb, obj, config, job.step_count)
+
+
+@torch.no_grad()
+def write_progress_preview(job: MeshJob) -> Path:
+    """``preview.png``: the current textures on the contact sheet's views at half the preview size, to watch a run
+    as it goes (written whole or not at all, like every image)."""
+    outputs = job.config.outputs
+    textures = [texture.detach().cpu() for texture in job.textures()]
+    sheet = contact_sheet(job.geometry.to("cpu"), textures, job.wraps, n_views=outputs.sheet_views,
+                          size=max(16, outputs.preview_size // 2), seed=job.config.optim.seed)
+    save_image(sheet, job.output / "preview.png")
+    return job.output / "preview.png"
+
+
+def _write_previews(job: MeshJob, finals: list[torch.Tensor]) -> None:
+    """``before_after.png`` (the asset as loaded, then the result) and the turntable when asked."""
+    outputs, geometry = job.config.outputs, job.geometry.to("cpu")
+    sheet_args = {"n_views": outputs.sheet_views, "size": outputs.preview_size, "seed": job.config.optim.seed}
+    before = contact_sheet(geometry, export_bases(job.mesh, job.loaded_textures), job.wraps, **sheet_args)
+    after = contact_sheet(geometry, finals, job.wraps, **sheet_args)
+    save_image(torch.cat([before, after], dim=1), job.output / "before_after.png")
+    if outputs.turntable != "none":
+        frames = turntable_frames(geometry, finals, job.wraps, size=outputs.preview_size)
+        write_turntable(frames, job.output / f"turntable.{outputs.turntable}")

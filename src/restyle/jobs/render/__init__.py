@@ -1,0 +1,1 @@
+"""`restyle render`: previews, turntables and RGB-D views of an asset."""

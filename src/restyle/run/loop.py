@@ -1,0 +1,155 @@
+"""Pieces every optimisation run shares: step reports, schedules, the metrics log, devices, outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from restyle.configs import dump_toml
+from restyle.errors import ConfigError, DivergedError
+from restyle.io.atomic import write_text_atomic
+from restyle.sections import OptimConfig, PaletteConfig, StyleConfig
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What a progress callback is told after every optimisation step."""
+
+    step: int  # 1-based, the step just finished
+    total: int
+    lr: float
+    losses: dict[str, float]  # every weighted term, and "total"
+
+
+StepCallback = Callable[[StepInfo], None]
+# Told each stage of the preparation before it starts ("unwrapping spot.obj (70,000 faces)"), so that minutes of
+# loading, unwrapping or rasterising before the first step are not silent.
+PhaseCallback = Callable[[str], None]
+
+
+def report(on_phase: PhaseCallback | None, phase: str) -> None:
+    if on_phase is not None:
+        on_phase(phase)
+
+
+def learning_rate(optim: OptimConfig, step: int) -> float:
+    """Step decay: ``lr * lr_decay ** (step // lr_decay_every)`` (the CLIP paper's 0.95 every 200 steps)."""
+    return optim.lr * optim.lr_decay ** (step // optim.lr_decay_every)
+
+
+# Fraction of the run after which the palette weight stays at its floor (the CLIP paper's code: its exponent
+# 2 - 2i/N reaches the floor 0.5 at i = 0.75 N).
+PALETTE_FLOOR_AT = 0.75
+
+
+def palette_weight(palette: PaletteConfig, optim: OptimConfig, step: int) -> float:
+    """``weight * start_factor ** max(0, 1 - step / (0.75 * iters))``: high while colours settle, then falling
+    exponentially to ``weight`` at 75% of the run, so that style detail can pull texels off the palette.
+
+    The CLIP paper's code, ``0.083 N exp(max(0.5, 2 - 2i/N))`` for N steps, has this shape (start/floor = e^1.5)
+    but a scale that grows with N; here the floor is ``weight`` whatever the run's length."""
+    progress = step / (PALETTE_FLOOR_AT * max(optim.iters, 1))
+    return palette.weight * palette.start_factor ** max(0.0, 1.0 - progress)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def check_finite(losses: dict[str, float], step: int) -> None:
+    """DivergedError naming the first non-finite loss term of ``step`` (1-based), so the run stops before the
+    optimiser applies a NaN step and before a checkpoint could hold it."""
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            raise DivergedError(f"the run diverged at step {step}: loss term {name!r} is {value}; nothing of this "
+                                "step was kept (try a lower lr or smaller loss weights)")
+
+
+def _json_line(entry: dict[str, float]) -> str:
+    """One strict JSON line: a non-finite number (which JSON cannot hold) is written as null."""
+    clean = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in entry.items()}
+    return json.dumps(clean, allow_nan=False) + "\n"
+
+
+@dataclass
+class MetricsLog:
+    """Every loss term of every logged step, written as JSON lines, with the seconds since the log was made
+    (``elapsed_s``: made just before the first step, so it counts the optimisation, not the start-up).
+
+    Once :meth:`open` names a file, each entry is appended to it and flushed as it is recorded, so a running
+    or stopped run's log can be read; the lines are strict JSON (non-finite numbers as null)."""
+
+    entries: list[dict[str, float]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    path: Path | None = None
+
+    def open(self, path: Path) -> None:
+        """Start appending to ``path``, which is first made to hold exactly the entries so far (a resumed run's
+        entries up to its checkpoint, dropping any logged after it)."""
+        self.path = path
+        self.write(path)
+
+    def record(self, info: StepInfo, every: int) -> None:
+        """Keep every ``every``-th step, and always the last one."""
+        if info.step % every == 0 or info.step == info.total:
+            elapsed = round(time.perf_counter() - self.started, 3)
+            entry = {"step": info.step, "lr": info.lr, "elapsed_s": elapsed, **info.losses}
+            self.entries.append(entry)
+            if self.path is not None:
+                with self.path.open("a", encoding="utf-8") as log:
+                    log.write(_json_line(entry))
+                    log.flush()
+
+    def write(self, path: Path) -> None:
+        write_text_atomic(path, "".join(_json_line(entry) for entry in self.entries))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; an unavailable device is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but no CUDA device is available; use --device cpu")
+    return device
+
+
+def check_weights(name: str, weights: Sequence[float] | None, count: int, what: str) -> None:
+    """ConfigError unless ``weights`` is None or ``count`` finite, non-negative numbers with a positive sum."""
+    if weights is None:
+        return
+    if len(weights) != count:
+        raise ConfigError(f"{name} has {len(weights)} weight(s) for {count} {what}; give one per {what[:-1]}")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        listed = ", ".join(f"{w:g}" for w in weights)
+        raise ConfigError(f"{name} must be non-negative numbers with a positive sum; got {listed}")
+
+
+def refuse_image_only_options(optim: OptimConfig, style: StyleConfig) -> None:
+    """The mesh pipeline optimises with Adam and weighs layers equally; say so rather than ignore a request."""
+    if optim.optimizer != "adam":
+        raise ConfigError(f"optim.optimizer {optim.optimizer!r} is only available for restyle image; use adam")
+    if style.style_tap_weights is not None or style.content_tap_weights is not None:
+        raise ConfigError("style.style_tap_weights / content_tap_weights are only available for restyle image")
+
+
+def write_config(config: object, path: Path) -> None:
+    write_text_atomic(path, dump_toml(config))
+
+
+def weighted_total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.stack(list(terms.values())).sum()
+
+
+def as_floats(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, float]:
+    return {**{name: float(value.detach()) for name, value in terms.items()}, "total": float(total.detach())}
