@@ -30,9 +30,10 @@ from restyle.backbones.vgg19 import VGG19Backbone
 from restyle.backbones.weights import find_checkpoint
 from restyle.configs import resolve
 from restyle.eval.evaluator import Evaluator
+from restyle.io.images import square_style
 from restyle.io.meshes import load_mesh
-from restyle.jobs.mesh.run import MESH_PRESETS, MeshConfig, run, square_style
-from restyle.jobs.render.run import geometry_and_textures
+from restyle.jobs.mesh.run import MESH_PRESETS, MeshConfig, run
+from restyle.render.geometry import geometry_and_textures
 from restyle.render.raster import rasterize
 from restyle.render.shading import render
 from restyle.render.views import ViewConfig, ViewSampler

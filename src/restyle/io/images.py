@@ -220,3 +220,17 @@ def resize_long_side(image: torch.Tensor, size: int) -> torch.Tensor:
     flat = image.reshape(-1, *image.shape[-3:])
     resized = F.interpolate(flat, size=new_size, mode="bilinear", align_corners=False, antialias=True)
     return resized.reshape(*image.shape[:-2], *new_size)
+
+
+def square_style(path: Path, size: int, device: torch.device, fit: str = "crop") -> torch.Tensor:
+    """A style image as a ``[1,3,size,size]`` square: resized to cover it and centre-cropped (``crop``), or
+    resized to it whatever its aspect ratio (``squash``, the paper's: nothing of the painting is lost)."""
+    image = load_image(path)
+    if fit == "squash":
+        return F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True,
+                             align_corners=False).to(device)
+    scale = size / min(image.shape[-2:])
+    resized = F.interpolate(image[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+    top = (resized.shape[-2] - size) // 2
+    left = (resized.shape[-1] - size) // 2
+    return resized[..., top : top + size, left : left + size].to(device)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from restyle.errors import InputError
+from restyle.io.mesh_types import TexturedMesh
 
 # Vertices closer than this (relative to the bounding radius) are welded when averaging normals, so that
 # UV seams, which duplicate vertices, do not crease the shading.
@@ -202,3 +203,11 @@ def _check_geometry(vertices: Tensor, faces: Tensor, uv: Tensor, normals: Tensor
         raise InputError("mesh: face_slot holds a negative texture slot")
     if not torch.isfinite(vertices).all() or not torch.isfinite(uv).all():
         raise InputError("mesh: vertices or uv contain NaN or infinite values")
+
+
+def geometry_and_textures(mesh: TexturedMesh) -> tuple[MeshGeometry, list[torch.Tensor], list[str]]:
+    """A loaded asset as render-ready tensors: geometry, per-slot textures ``[3,Ht,Wt]`` and wrap modes."""
+    # re-centred: float32 cannot hold the shape of a model far from the world origin (see MeshGeometry)
+    geometry = MeshGeometry.from_arrays(mesh.vertices, mesh.faces, mesh.uv, mesh.face_slot, recentre=True)
+    textures = [torch.from_numpy(np.ascontiguousarray(s.image)).permute(2, 0, 1).float() for s in mesh.slots]
+    return geometry, textures, [s.wrap for s in mesh.slots]

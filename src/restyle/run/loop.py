@@ -1,4 +1,8 @@
-"""Pieces every optimisation run shares: step reports, schedules, the metrics log, devices, outputs."""
+"""The one optimisation loop every job runs (:func:`optimise`), and what every run shares: step reports,
+schedules, the metrics log, devices, outputs.
+
+Anything that belongs to every run (an evaluation every N steps, time estimates, precision, stop handling) is
+added to :func:`optimise` once, not to each job."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -153,3 +158,53 @@ def weighted_total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def as_floats(terms: dict[str, torch.Tensor], total: torch.Tensor) -> dict[str, float]:
     return {**{name: float(value.detach()) for name, value in terms.items()}, "total": float(total.detach())}
+
+
+@dataclass(frozen=True)
+class Every:
+    """``action(step)`` after every ``steps``-th step (1-based); never when ``steps`` is 0."""
+
+    steps: int
+    action: Callable[[int], None]
+
+    def due(self, step: int) -> bool:
+        return bool(self.steps) and step % self.steps == 0
+
+
+def _no_stop() -> None:
+    return None
+
+
+def optimise(
+    step: Callable[[], StepInfo],
+    *,
+    start: int,
+    total: int,
+    metrics: MetricsLog,
+    log_every: int,
+    every: Sequence[Every] = (),
+    on_step: StepCallback | None = None,
+    check_stop: Callable[[], None] = _no_stop,
+    on_interrupt: Callable[[], NoReturn] | None = None,
+) -> None:
+    """Take steps ``start + 1 .. total``. After each: stop on a non-finite loss (:func:`check_finite`), log it,
+    ``check_stop()`` (under torchrun: every rank stops after the same step), the due ``every`` actions in their
+    order (checkpoints, previews, intermediates), then ``on_step``.
+
+    ``step()`` takes one optimisation step and reports it. A Ctrl-C goes to ``on_interrupt`` (which raises: a mesh
+    run writes its checkpoint first) or, without one, on to the caller."""
+    try:
+        for _ in range(start, total):
+            info = step()
+            check_finite(info.losses, info.step)
+            metrics.record(info, log_every)
+            check_stop()
+            for action in every:
+                if action.due(info.step):
+                    action.action(info.step)
+            if on_step is not None:
+                on_step(info)
+    except KeyboardInterrupt:
+        if on_interrupt is None:
+            raise
+        on_interrupt()

@@ -17,7 +17,7 @@ from meshes_fixtures import read_glb_json, two_material_cube_glb, two_material_c
 
 from restyle.io.export import export_glb, export_obj  # noqa: E402
 from restyle.io.meshes import load_mesh  # noqa: E402
-from restyle.jobs.render.run import geometry_and_textures  # noqa: E402
+from restyle.render.geometry import geometry_and_textures  # noqa: E402
 from restyle.run.previews import contact_sheet  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

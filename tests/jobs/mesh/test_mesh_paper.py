@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from restyle.configs import apply_overrides
-from restyle.io.images import save_image
-from restyle.jobs.mesh.run import MeshConfig, MeshJob, square_style
+from restyle.io.images import save_image, square_style
+from restyle.jobs.mesh.run import MeshConfig, MeshJob
 
 TINY = {
     "render": {"texture_size": 32, "render_size": 64, "views_per_step": 4},

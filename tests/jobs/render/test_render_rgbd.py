@@ -15,6 +15,7 @@ from restyle.errors import ConfigError
 from restyle.io.depth import read_depth
 from restyle.jobs.render import run as render_asset
 from restyle.render.camera import Cameras
+from restyle.render.geometry import geometry_and_textures
 from restyle.render.raster import rasterize
 from restyle.run.previews import sheet_cameras
 from restyle.sections import RenderAssetConfig
@@ -31,7 +32,7 @@ def scene(box: Path, tmp_path: Path) -> tuple[RenderAssetConfig, render_asset.Re
 
 def _reference(box: Path, config: RenderAssetConfig):
     """The asset's geometry and the sheet's cameras, rebuilt independently of the pipeline's writer."""
-    geometry, _, _ = render_asset.geometry_and_textures(render_asset._viewable_mesh(box))
+    geometry, _, _ = geometry_and_textures(render_asset._viewable_mesh(box))
     return geometry, sheet_cameras(geometry, n_views=config.views, size=config.size, seed=config.seed)
 
 

@@ -10,7 +10,6 @@ the photo's structure. Shapes: content and output ``[1,3,H,W]`` sRGB 0..1, aspec
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +29,11 @@ from restyle.jobs.image.files import (
 )
 from restyle.jobs.image.inputs import load_sized
 from restyle.jobs.image.steps import intermediate_path, intermediate_paths
-from restyle.losses.clip_text import directional_clip_loss, patch_clip_loss, random_patches, text_direction
+from restyle.losses.clip_text import directional_clip_loss, patch_clip_loss, random_patches
 from restyle.losses.tv import tv_loss
 from restyle.objectives.networks import build_networks
-from restyle.objectives.registry import lookup
 from restyle.objectives.style import content_objective
+from restyle.objectives.text import load_clip, prompt_direction
 from restyle.params.unet import UNet, UNetSpec, unet_checkpoint
 from restyle.run.files import locked_output, refuse_existing_file, refuse_overlap
 from restyle.run.loop import (
@@ -52,13 +51,8 @@ from restyle.run.loop import (
     write_config,
 )
 from restyle.run.preflight import check_image_output, check_memory, image_bytes
-from restyle.sections import WeightsConfig
-from restyle.text.clip_vit_b32 import ClipViTB32, load_clip_vit_b32
-from restyle.text.prompts import encode_prompt
-from restyle.text.tokenizer import ClipTokenizer, load_clip_tokenizer
-
-# name -> loader of a CLIP model with encode_text and a differentiable encode_image
-TEXT_ENCODERS: dict[str, Callable[[Path | None, bool], ClipViTB32]] = {"clip-vit-b32": load_clip_vit_b32}
+from restyle.text.clip_vit_b32 import ClipViTB32
+from restyle.text.tokenizer import ClipTokenizer
 
 
 @dataclass(frozen=True)
@@ -153,12 +147,6 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
     return _finish(config, unet, content, output, metrics, tuple(intermediates), on_phase)
 
 
-def load_clip(name: str, pretrained: WeightsConfig, device: torch.device) -> tuple[ClipViTB32, ClipTokenizer]:
-    # The model first: when nothing is there, its missing-weights message names the download that brings both.
-    clip = lookup(TEXT_ENCODERS, name, "text encoder")(pretrained.weights_dir, pretrained.download).to(device)
-    return clip, load_clip_tokenizer(pretrained.weights_dir, pretrained.download)
-
-
 @torch.no_grad()
 def _targets(
     config: ImageConfig, clip: ClipViTB32, tokenizer: ClipTokenizer, content_net: torch.nn.Module,
@@ -166,16 +154,6 @@ def _targets(
 ) -> TextTargets:
     direction = prompt_direction(config.text, config.clip_text.source, clip, tokenizer)
     return TextTargets(direction, clip.encode_image(content), content_net(content, config.style.content_taps))
-
-
-@torch.no_grad()
-def prompt_direction(prompt: str, source: str, clip: ClipViTB32, tokenizer: ClipTokenizer) -> torch.Tensor:
-    """The unit CLIP direction ``[D]`` from the source text to the prompt; a zero one is a config error."""
-    direction = text_direction(encode_prompt(prompt, clip, tokenizer), encode_prompt(source, clip, tokenizer))
-    if not bool(direction.norm() > 0):
-        raise ConfigError(f"the prompt {prompt!r} and the source text {source!r} give the same CLIP embedding: "
-                          "there is no direction to follow; change one of them")
-    return direction
 
 
 def _loss_terms(

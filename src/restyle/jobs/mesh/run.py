@@ -25,10 +25,9 @@ from restyle.backbones.base import MIN_IMAGE_SIZE
 from restyle.colour.palettes import resolve_palette
 from restyle.colour.recolour import ColourMap, fit_colour_map
 from restyle.errors import ConfigError, DivergedError
-from restyle.io.images import resize_long_side
+from restyle.io.images import resize_long_side, square_style
 from restyle.io.meshes import load_mesh
 from restyle.io.uv_islands import mesh_island_masks
-from restyle.jobs.image.inputs import square_style
 from restyle.jobs.mesh import checkpoint as mesh_checkpoint
 from restyle.jobs.mesh.checkpoint import CHECKPOINT, load_resume_config
 from restyle.jobs.mesh.config import MESH_PRESETS, MeshConfig, TextureConfig
@@ -37,13 +36,13 @@ from restyle.jobs.mesh.outputs import MeshResult, input_files, output_files, wri
 from restyle.jobs.mesh.step import step_gradients
 from restyle.jobs.mesh.text import load_text, network_style, text_defaults
 from restyle.jobs.mesh.views import job_views, no_coverage, solid_background
-from restyle.jobs.render.run import geometry_and_textures
 from restyle.losses.palette import palette_loss
 from restyle.objectives.networks import (
     build_networks,
     resolve_loss_defaults,
 )
 from restyle.params.residual import ResidualTexture
+from restyle.render.geometry import geometry_and_textures
 from restyle.render.shading import RenderOutput, render
 from restyle.render.views import ViewSampler
 from restyle.run.files import refuse_overlap, remove_previous_run
@@ -65,7 +64,7 @@ from restyle.run.ranks import Ranks, follow, session
 
 __all__ = [
     "CHECKPOINT", "MESH_PRESETS", "Interrupted", "MeshConfig", "MeshJob", "MeshResult", "TextureConfig",
-    "load_resume_config", "run", "square_style",
+    "load_resume_config", "run",
 ]
 
 class Interrupted(KeyboardInterrupt):

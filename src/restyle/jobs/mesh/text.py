@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 
 from restyle.errors import ConfigError
-from restyle.jobs.image.text import load_clip, prompt_direction
 from restyle.jobs.mesh.config import MeshConfig
 from restyle.losses.clip_text import directional_clip_loss, patch_clip_loss, random_patches
+from restyle.objectives.text import load_clip, prompt_direction
 from restyle.sections import ClipTextConfig, StyleConfig
 from restyle.text.clip_vit_b32 import ClipViTB32
 

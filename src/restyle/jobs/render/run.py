@@ -18,7 +18,7 @@ from restyle.io.images import SAVE_FORMATS, save_image
 from restyle.io.meshes import MissingUVsError, TexturedMesh, load_mesh
 from restyle.io.untextured import untextured_mesh
 from restyle.render.camera import Cameras
-from restyle.render.geometry import MeshGeometry
+from restyle.render.geometry import MeshGeometry, geometry_and_textures
 from restyle.render.views import rasterize_views
 from restyle.run.files import refuse_overlap, refuse_shared_outputs
 from restyle.run.loop import PhaseCallback, report
@@ -43,14 +43,6 @@ class RenderAssetResult:
     turntable: Path | None
     rgbd: Path | None = None
     """The RGB-D folder (``view_NN.png``, ``view_NN_depth.png``, ``views.json``), when asked for."""
-
-
-def geometry_and_textures(mesh: TexturedMesh) -> tuple[MeshGeometry, list[torch.Tensor], list[str]]:
-    """A loaded asset as render-ready tensors: geometry, per-slot textures ``[3,Ht,Wt]`` and wrap modes."""
-    # re-centred: float32 cannot hold the shape of a model far from the world origin (see MeshGeometry)
-    geometry = MeshGeometry.from_arrays(mesh.vertices, mesh.faces, mesh.uv, mesh.face_slot, recentre=True)
-    textures = [torch.from_numpy(np.ascontiguousarray(s.image)).permute(2, 0, 1).float() for s in mesh.slots]
-    return geometry, textures, [s.wrap for s in mesh.slots]
 
 
 def check_outputs(config: RenderAssetConfig) -> list[Path]:
