@@ -149,7 +149,7 @@ def test_mesh_flags_out_of_range_exit_2_before_any_work(run_cli, monkeypatch, as
         raise AssertionError("the mesh was loaded before the options were checked")
 
     # refused before any work: nothing is loaded, so a texture of 100000^2 is never allocated
-    monkeypatch.setattr("restyle.jobs.mesh.run.load_mesh", never)
+    monkeypatch.setattr("restyle.jobs.mesh.state.load_mesh", never)
     code, _, err = run_cli("mesh", box, "-s", style, "-o", tmp_path / "run", *flags)
     _assert_refused(code, err, needle, tmp_path, before)
 

@@ -1,5 +1,6 @@
-"""The house's import rules, read from the source: no import cycles between restyle's modules, and imports that go
-one way (front ends on the API, the API on the pipelines, the pipelines on the parts below them)."""
+"""The house's import rules, read from the source: no import cycles between restyle's modules (type-hint imports
+included), imports that go one way (front ends on the API, the API on the jobs, the jobs on the run kernel, the
+kernel on the parts below it), no job importing another, and front ends that reach the jobs only through the API."""
 
 from __future__ import annotations
 
@@ -30,17 +31,12 @@ def _module_names() -> dict[str, Path]:
     return modules
 
 
-def _is_type_checking_block(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-
-
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
-    """Every restyle module ``path`` imports at run time (deferred imports included, ``TYPE_CHECKING`` ones not)."""
+    """Every restyle module ``path`` imports: at run time, deferred or for type hints only (``TYPE_CHECKING``); a
+    type-hint import that closes a circle is still a circle in the design."""
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if _is_type_checking_block(node):
-            return
         if isinstance(node, ast.ImportFrom) and node.module:
             candidates = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
         elif isinstance(node, ast.Import):
@@ -97,13 +93,51 @@ def test_imports_go_one_way() -> None:
     assert not upward, "imports against the layering:\n" + "\n".join(sorted(upward))
 
 
+def _jobs_importing_other_jobs(graph: dict[str, set[str]]) -> list[str]:
+    def job(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[2] if len(parts) > 2 and parts[1] == "jobs" else None
+
+    return sorted(f"{module} imports {target}" for module, targets in graph.items() for target in targets
+                  if job(module) and job(target) and job(module) != job(target))
+
+
+def test_no_job_imports_another() -> None:
+    """A helper two jobs need moves down a layer (run/, objectives/, render/, io/)."""
+    crossing = _jobs_importing_other_jobs(_graph())
+    assert not crossing, "jobs importing other jobs:\n" + "\n".join(crossing)
+
+
+FRONT_ENDS = ("restyle.cli", "restyle.web", "restyle.batch")
+# what a front end may import besides the API and itself: the run folder's names, and what serves every layer
+FRONT_END_MAY_IMPORT = ("restyle.api", "restyle.run.files", "restyle.errors", "restyle.configs", "restyle.io",
+                        "restyle.backbones.weights", *FRONT_ENDS)
+
+
+def _within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == package or module.startswith(package + ".") for package in packages)
+
+
+def test_front_ends_reach_the_jobs_only_through_the_api() -> None:
+    reaching = sorted(f"{module} imports {target}" for module, targets in _graph().items()
+                      if _within(module, FRONT_ENDS) for target in targets
+                      if target != "restyle" and not _within(target, FRONT_END_MAY_IMPORT))
+    assert not reaching, "front ends importing past the API:\n" + "\n".join(reaching)
+
+
 def test_the_rules_see_a_cycle(tmp_path, monkeypatch) -> None:
-    """The checks are live: a back end importing its dispatcher at run time is found."""
+    """The checks are live: a back end importing its dispatcher at run time, a type-hint import closing a circle,
+    and one job importing another are all found."""
     package = tmp_path / "restyle"
-    package.mkdir()
+    (package / "jobs" / "mesh").mkdir(parents=True)
+    (package / "jobs" / "image").mkdir()
     (package / "a.py").write_text("from restyle.b import x\n")
     (package / "b.py").write_text("def f():\n    from restyle.a import y\n")
     (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from restyle.a import y\n")
+    (package / "jobs" / "mesh" / "run.py").write_text("from restyle.jobs.image.inputs import z\n")
+    (package / "jobs" / "image" / "inputs.py").write_text("")
     monkeypatch.setattr(__import__(__name__), "SRC", tmp_path)
     graph = _graph()
-    assert graph["restyle.a"] == {"restyle.b"} and graph["restyle.b"] == {"restyle.a"} and not graph["restyle.c"]
+    assert graph["restyle.a"] == {"restyle.b"} and graph["restyle.b"] == {"restyle.a"}
+    assert graph["restyle.c"] == {"restyle.a"}
+    assert _jobs_importing_other_jobs(graph) == ["restyle.jobs.mesh.run imports restyle.jobs.image.inputs"]

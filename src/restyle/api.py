@@ -1,23 +1,43 @@
-"""The Python API. The CLI is a thin layer over these functions.
+"""The Python API, and the only door for the front ends (``restyle.cli``, ``restyle.web``, ``restyle.batch``).
 
 Options are given as keyword arguments shaped like the TOML config: top-level fields directly
 (``size=256``) and sections as dicts (``optim={"iters": 100}``). Precedence, as on the command line:
 defaults < ``preset`` < ``config_file`` < keyword arguments.
+
+The config classes are imported here at once (the CLI generates its flags from them); each job's pipeline only
+when it first runs, so that ``restyle --help`` and a manifest check do not load the pipelines' libraries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from restyle.backbones.weights import WEIGHT_SOURCES, download_weights, find_checkpoint, weights_table
+from restyle.colour.palettes import parse_hex_palette
 from restyle.configs import resolve
-from restyle.jobs.apply import run as apply_pipeline
-from restyle.jobs.image import run as image_pipeline
-from restyle.jobs.mesh import run as mesh_pipeline
-from restyle.jobs.render import run as render_asset
+from restyle.jobs.apply.config import ApplyConfig
+from restyle.jobs.image.config import IMAGE_PRESETS, TEXT_PRESET, ImageConfig
+from restyle.jobs.mesh.config import MESH_PRESETS, MeshConfig
 from restyle.objectives.masks import split_style_spec
-from restyle.run.loop import PhaseCallback, StepCallback
+from restyle.run.loop import PhaseCallback, StepCallback, StepInfo
+from restyle.run.preflight import check_writable
+from restyle.sections import RenderAssetConfig, WeightsConfig
+
+if TYPE_CHECKING:  # the result types only; their modules load at the first run (see above)
+    from restyle.jobs.apply.run import ApplyResult
+    from restyle.jobs.image.run import ImageResult
+    from restyle.jobs.mesh.run import MeshResult
+    from restyle.jobs.render.run import RenderAssetResult
+
+__all__ = [
+    "WEIGHT_SOURCES", "ApplyConfig", "ImageConfig", "MeshConfig", "PhaseCallback", "RenderAssetConfig",
+    "StepCallback", "StepInfo", "WeightsConfig", "apply_model", "check_writable", "download_weights",
+    "find_checkpoint", "image_config", "is_main_process", "mesh_config", "parse_hex_palette", "render_preview",
+    "resolved_image_config",
+    "resolved_mesh_config", "split_style_spec", "stylize_image", "stylize_mesh", "weights_table",
+]
 
 
 def _inputs(**paths: Any) -> dict[str, Any]:
@@ -42,20 +62,37 @@ def image_config(
     preset: str | None = None,
     config_file: str | Path | None = None,
     **options: Any,
-) -> image_pipeline.ImageConfig:
+) -> ImageConfig:
     """The config :func:`stylize_image` runs with: defaults < ``preset`` < ``config_file`` < ``options``. Reads no
     file but ``config_file``. A ``text`` option without a preset selects the ``clipstyler`` preset (the defaults
     are set for optimising pixels, not a U-Net)."""
     flags = {**_with_style_masks(options, styles), **_inputs(content=content, output=output)}
     if preset is None and options.get("text") is not None:
-        preset = image_pipeline.TEXT_PRESET
+        preset = TEXT_PRESET
     return resolve(
-        image_pipeline.ImageConfig(),
-        presets=image_pipeline.IMAGE_PRESETS,
+        ImageConfig(),
+        presets=IMAGE_PRESETS,
         preset=preset,
         config_file=Path(config_file) if config_file else None,
         flags=flags,
     )
+
+
+def resolved_image_config(
+    content: str | Path | None = None,
+    styles: Sequence[str | Path] = (),
+    output: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    **options: Any,
+) -> ImageConfig:
+    """:func:`image_config` with every "the backbone's" default filled in: what the run writes as its config.toml
+    (``--print-config``). Loads no image and no network."""
+    from restyle.jobs.image import run as image_pipeline
+
+    config = image_config(content, styles, output, preset=preset, config_file=config_file, **options)
+    return image_pipeline.resolve_defaults(config)
 
 
 def stylize_image(
@@ -68,9 +105,11 @@ def stylize_image(
     on_step: StepCallback | None = None,
     on_phase: PhaseCallback | None = None,
     **options: Any,
-) -> image_pipeline.ImageResult:
+) -> ImageResult:
     """Stylise a photo. Returns the image tensor and the paths of the image, its config and its metrics.
     ``on_step`` is told every step, ``on_phase`` each stage before and after the steps ("loading networks")."""
+    from restyle.jobs.image import run as image_pipeline
+
     config = image_config(content, styles, output, preset=preset, config_file=config_file, **options)
     return image_pipeline.run(config, on_step=on_step, config_file=Path(config_file) if config_file else None,
                               on_phase=on_phase)
@@ -85,20 +124,40 @@ def mesh_config(
     config_file: str | Path | None = None,
     resume: str | Path | None = None,
     **options: Any,
-) -> mesh_pipeline.MeshConfig:
+) -> MeshConfig:
     """The config :func:`stylize_mesh` runs with: defaults < ``preset`` < ``config_file`` (or the resumed run's
     ``config.toml``) < ``options``. Reads no file but that config file."""
     if resume is not None:
+        from restyle.jobs.mesh import run as mesh_pipeline
+
         config_file = mesh_pipeline.load_resume_config(Path(resume))
         output = output or resume
     flags = {**_with_style_masks(options, styles), **_inputs(mesh=mesh, output=output)}
     return resolve(
-        mesh_pipeline.MeshConfig(),
-        presets=mesh_pipeline.MESH_PRESETS,
+        MeshConfig(),
+        presets=MESH_PRESETS,
         preset=preset,
         config_file=Path(config_file) if config_file else None,
         flags=flags,
     )
+
+
+def resolved_mesh_config(
+    mesh: str | Path | None = None,
+    styles: Sequence[str | Path] = (),
+    output: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    resume: str | Path | None = None,
+    **options: Any,
+) -> MeshConfig:
+    """:func:`mesh_config` with every "the backbone's" default filled in: what the run writes as its config.toml
+    (``--print-config``). Loads no mesh and no network."""
+    from restyle.jobs.mesh import run as mesh_pipeline
+
+    config = mesh_config(mesh, styles, output, preset=preset, config_file=config_file, resume=resume, **options)
+    return mesh_pipeline.resolve_defaults(config)
 
 
 def stylize_mesh(
@@ -112,13 +171,15 @@ def stylize_mesh(
     on_step: StepCallback | None = None,
     on_phase: PhaseCallback | None = None,
     **options: Any,
-) -> mesh_pipeline.MeshResult:
+) -> MeshResult:
     """Stylise a 3D asset's textures; writes GLB, OBJ+MTL+PNG and side outputs into ``output``.
 
     ``resume=OUTDIR`` continues an interrupted run from its ``config.toml`` and checkpoint (options given here
     still override, e.g. more ``optim={"iters": ...}``). ``on_step`` is told every step, ``on_phase`` each stage
     before and after the steps ("unwrapping spot.obj (70,000 faces)").
     """
+    from restyle.jobs.mesh import run as mesh_pipeline
+
     config = mesh_config(mesh, styles, output, preset=preset, config_file=config_file, resume=resume, **options)
     given_config = Path(config_file) if config_file and resume is None else None
     return mesh_pipeline.run(config, on_step=on_step, resume=resume is not None, config_file=given_config,
@@ -132,11 +193,13 @@ def render_preview(
     turntable: str | Path | None = None,
     on_phase: PhaseCallback | None = None,
     **options: Any,
-) -> render_asset.RenderAssetResult:
+) -> RenderAssetResult:
     """A contact sheet of shaded views of any asset (and an optional GIF/MP4 turntable). A mesh without UVs is
     shown in its vertex colours (flat per face) or grey, without unwrapping."""
+    from restyle.jobs.render import run as render_asset
+
     flags = {**options, **_inputs(mesh=mesh, output=output, turntable=turntable)}
-    config = resolve(render_asset.RenderAssetConfig(), presets={}, preset=None, config_file=None, flags=flags)
+    config = resolve(RenderAssetConfig(), presets={}, preset=None, config_file=None, flags=flags)
     return render_asset.run(config, on_phase)
 
 
@@ -148,10 +211,19 @@ def apply_model(
     on_step: StepCallback | None = None,
     on_phase: PhaseCallback | None = None,
     **options: Any,
-) -> apply_pipeline.ApplyResult:
+) -> ApplyResult:
     """Run a U-Net saved by ``stylize_image(..., text=..., save_model=MODEL)`` over more images, folders (every
     image and video directly inside, sorted) and videos; writes ``output_dir/<input stem>.<suffix>`` each.
     Options: ``size`` (long side), ``device``, ``overwrite``. ``on_step`` is told after every image or frame."""
+    from restyle.jobs.apply import run as apply_pipeline
+
     flags = {**options, **_inputs(model=Path(model), inputs=[Path(p) for p in inputs], output=Path(output_dir))}
-    config = resolve(apply_pipeline.ApplyConfig(), presets={}, preset=None, config_file=None, flags=flags)
+    config = resolve(ApplyConfig(), presets={}, preset=None, config_file=None, flags=flags)
     return apply_pipeline.run(config, on_step=on_step, on_phase=on_phase)
+
+
+def is_main_process() -> bool:
+    """False in every torchrun process but rank 0, which writes a mesh run's files and reports them."""
+    from restyle.run.ranks import ranks_from_env
+
+    return ranks_from_env().is_main

@@ -1,15 +1,17 @@
 """Config machinery: dataclasses as the single source of options, TOML in and out, strict overrides.
 
-Every component declares a dataclass whose fields are created with :func:`option`, which carries the help
-text shown by ``--help`` and written into the docs. Values are resolved in one order, tested:
-``defaults < preset < config file < command-line flags``. The fully resolved config is written next to every
-output as TOML and can be fed back with ``--config``.
+Every component declares a dataclass whose fields are created with :func:`option`, which carries everything about
+an option: its help text (``--help`` and the docs), the range of its values (checked for every source alike), and
+its command-line flag, from which :mod:`restyle.cli` generates the option (see :class:`Flag`). Its TOML key is the
+field's name. Values are resolved in one order, tested: ``defaults < preset < config file < command-line flags``.
+The fully resolved config is written next to every output as TOML and can be fed back with ``--config``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 import types
 import typing
@@ -26,6 +28,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 T = TypeVar("T")
+UNDECIDED = object()  # a field whose option() says nothing about a flag (see option's ``flag``)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +61,40 @@ class Range:
         return " and ".join(parts) or "a finite number"
 
 
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """How a config field is given on the command line; :mod:`restyle.cli` generates the option from it, with the
+    field's help, on every command that exposes the field's section.
+
+    A bool field is a switch that turns the option on (``--disparity``), or with ``negatable`` a pair
+    (``--unwrap/--no-unwrap``). A variable-length tuple field is given as one comma-separated value
+    (``--style-blend 0.7,0.3``); a fixed-length one as that many values (``--depth-range 0.2 0.9``).
+    """
+
+    name: str  # the long flag, "--style-weight"
+    short: str | None = None  # "-b"
+    negatable: bool = False
+    metavar: str | None = None  # how --help shows the value, e.g. "W1,W2,..."
+    envvar: str | None = None  # an environment variable read when the flag is not given
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"--[a-z0-9]+(-[a-z0-9]+)*", self.name):
+            raise ValueError(f"a flag is --lower-case-words; got {self.name!r}")
+        if self.short is not None and not re.fullmatch(r"-[a-zA-Z]", self.short):
+            raise ValueError(f"a short flag is one letter after a dash; got {self.short!r}")
+
+    @property
+    def decls(self) -> tuple[str, ...]:
+        """The declarations typer takes: ``("--unwrap/--no-unwrap",)``, ``("--backbone", "-b")``."""
+        long = f"{self.name}/--no-{self.name[2:]}" if self.negatable else self.name
+        return (long,) if self.short is None else (long, self.short)
+
+    @property
+    def param_name(self) -> str:
+        """The parameter name the CLI gives it, as click would: ``--style-weight`` -> ``style_weight``."""
+        return self.name[2:].replace("-", "_")
+
+
 def option(
     default: Any = dataclasses.MISSING,
     *,
@@ -68,10 +105,32 @@ def option(
     min_exclusive: bool = False,
     max_exclusive: bool = False,
     finite: bool = True,
+    flag: str | None | object = UNDECIDED,
+    short: str | None = None,
+    negatable: bool = False,
+    metavar: str | None = None,
+    envvar: str | None = None,
+    flags: bool = True,
+    omit_flags: tuple[str, ...] = (),
 ) -> Any:
     """A dataclass field with its user-facing help text and, for numbers, the range of its values (inclusive
-    unless ``min_exclusive``/``max_exclusive``; for lists and tuples, of every item)."""
-    metadata = {"help": help, "range": Range(min, max, min_exclusive, max_exclusive, finite)}
+    unless ``min_exclusive``/``max_exclusive``; for lists and tuples, of every item).
+
+    ``flag`` (with ``short``, ``negatable``, ``metavar``, ``envvar``; see :class:`Flag`) is its command-line flag.
+    ``flag=None`` says it has none: it is set in config files (and through the API) only, or by a parameter the
+    command declares itself (its positional inputs, ``-s``, ``-o``). Every field of a section a command exposes
+    must say one or the other (a test checks it); fields of sections no command exposes need not.
+
+    On a field that holds a section (a config dataclass): ``flags=False`` makes the whole section config-file only
+    for the command whose config holds it; ``omit_flags`` names fields of the section that have a flag but that
+    this command does not offer (``restyle mesh`` has no ``--optimizer``; ``restyle image`` has).
+    """
+    metadata: dict[str, Any] = {"help": help, "range": Range(min, max, min_exclusive, max_exclusive, finite)}
+    if isinstance(flag, str):
+        metadata["flag"] = Flag(flag, short, negatable, metavar, envvar)
+    elif flag is None:
+        metadata["flag"] = None
+    metadata["section_flags"], metadata["omit_flags"] = flags, tuple(omit_flags)
     if factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -85,12 +144,58 @@ def range_of(cls: type, name: str) -> Range:
     raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
+def check_ranges(config: Any, section: str) -> None:
+    """Check each field of ``config`` against its declared range, naming it ``section.field``: called by the
+    ``__post_init__`` of sections that are also built directly (the API, tests), where :func:`apply_overrides`
+    does not see the values."""
+    for f in dataclasses.fields(config):
+        _check_range(getattr(config, f.name), f.metadata.get("range", Range()), f"{section}.{f.name}")
+
+
 def help_of(cls: type, name: str) -> str:
     """The help text of field ``name`` of config dataclass ``cls`` (used by the CLI)."""
     for f in dataclasses.fields(cls):
         if f.name == name:
             return f.metadata.get("help", "")
     raise KeyError(f"{cls.__name__} has no field {name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExposedField:
+    """A field of a command's config that the command can offer as a flag: its dotted TOML key, its type."""
+
+    key: str  # "weights.style"
+    hint: Any  # float | None
+    field: dataclasses.Field
+
+    @property
+    def flag(self) -> Flag | None:
+        """Its flag; None when it has none (or has not said, see :func:`option`)."""
+        return self.field.metadata.get("flag")
+
+    @property
+    def help(self) -> str:
+        return self.field.metadata.get("help", "")
+
+
+def exposed_fields(config: type, prefix: str = "", omit: tuple[str, ...] = ()) -> list[ExposedField]:
+    """Every field of the config dataclass ``config`` and of the sections it exposes to the command line (all but
+    those with ``flags=False``), less the ones its section field omits, in declaration order."""
+    hints = typing.get_type_hints(config)
+    found: list[ExposedField] = []
+    for f in dataclasses.fields(config):
+        hint = hints[f.name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            if f.metadata.get("section_flags", True):
+                found += exposed_fields(hint, f"{prefix}{f.name}.", f.metadata.get("omit_flags", ()))
+        elif f.name not in omit:
+            found.append(ExposedField(f"{prefix}{f.name}", hint, f))
+    return found
+
+
+def flagged_fields(config: type) -> list[ExposedField]:
+    """The fields of ``config`` (see :func:`exposed_fields`) its command offers as flags."""
+    return [field for field in exposed_fields(config) if field.flag is not None]
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from batch_fixtures import write_manifest
 
-from restyle.batch.manifest import Resources, load_manifest, safe_name
+from restyle.batch.manifest import Resources, load_manifest, safe_name, style_file
 from restyle.batch.plan import resolve_configs
 from restyle.errors import ConfigError, InputError
 
@@ -190,3 +190,26 @@ def test_impossible_paths_are_one_line(workspace: Path, mesh: str, expected: str
     with pytest.raises((ConfigError, InputError), match=expected) as caught:
         load_manifest(path)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 1000  # the 5000 characters are not repeated
+
+
+def test_style_paths_with_an_at_sign_in_a_folder_keep_it_and_their_mask(workspace: Path) -> None:
+    """A manifest splits ``FILE@MASK`` with the CLI's and the API's parser: at the last ``@``, and only when what
+    follows is a mask, so a folder named ``my@styles`` stays whole."""
+    folder = workspace / "my@styles"
+    folder.mkdir()
+    for name in ("red.png", "blue.png"):
+        (folder / name).write_bytes((workspace / name).read_bytes())
+    path = write_manifest(workspace, """
+[[job]]
+mesh = "box.glb"
+styles = ["my@styles/red.png@far", "my@styles/blue.png"]
+""")
+    job = load_manifest(path).jobs[0]
+    assert job.styles == (Path(f"{folder / 'red.png'}@far"), folder / "blue.png")
+    assert [style_file(spec) for spec in job.styles] == [folder / "red.png", folder / "blue.png"]
+
+
+def test_a_broken_mask_on_a_style_names_manifest_and_job(workspace: Path) -> None:
+    path = write_manifest(workspace, '[[job]]\nname = "a"\nmesh = "box.glb"\nstyles = ["red.png@sigmoid:0.5"]\n')
+    with pytest.raises(ConfigError, match=r"batch\.toml: job 'a': mask 'sigmoid:0\.5' takes two numbers"):
+        load_manifest(path)

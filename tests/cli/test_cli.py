@@ -169,12 +169,12 @@ def _refuse_to_load(monkeypatch) -> None:
     """--print-config must not touch a mesh, an image or a network: each of them now fails the test."""
     import restyle.jobs.image.inputs as image_inputs
     import restyle.jobs.image.run as image_pipeline
-    import restyle.jobs.mesh.run as mesh_pipeline
+    import restyle.jobs.mesh.state as mesh_state
 
     def refuse(*args, **kwargs):
         raise AssertionError("--print-config loaded an input or a network")
 
-    for module, name in ((mesh_pipeline, "load_mesh"), (mesh_pipeline, "build_networks"),
+    for module, name in ((mesh_state, "load_mesh"), (mesh_state, "build_networks"),
                          (image_inputs, "load_image"), (image_pipeline, "build_networks"),
                          (image_pipeline, "load_run_images")):
         monkeypatch.setattr(module, name, refuse)

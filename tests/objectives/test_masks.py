@@ -63,6 +63,7 @@ def test_an_image_spec_cannot_be_computed_from_depth() -> None:
     ("style.jpg@far", ("style.jpg", "far")),
     ("dir/style.jpg@sigmoid:0.8:-20", ("dir/style.jpg", "sigmoid:0.8:-20")),
     ("a@b/style.jpg", ("a@b/style.jpg", None)),  # an @ that is part of the path
+    ("a@b/style.jpg@near", ("a@b/style.jpg", "near")),  # the last @ splits
     ("me@home.png", ("me@home.png", None)),
     ("style.jpg", ("style.jpg", None)),
     ("@far", ("@far", None)),

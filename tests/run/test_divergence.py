@@ -15,20 +15,16 @@ import torch
 from restyle import cli
 from restyle.api import stylize_image, stylize_mesh
 from restyle.cli.progress import plain_progress
-from restyle.configs import apply_overrides
 from restyle.errors import DivergedError, InputError
 from restyle.io.meshes import load_mesh
 from restyle.jobs.image import run as image_pipeline
 from restyle.jobs.mesh import step as mesh_step
-from restyle.jobs.mesh.run import MeshConfig, MeshJob
 from restyle.run.loop import MetricsLog, StepInfo
 
-TINY_MESH = {
-    "style": {"backbone": "patch"},
-    "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 4},
-    "optim": {"iters": 5, "log_every": 1},
-    "outputs": {"sheet_views": 2, "preview_size": 48, "checkpoint_every": 1},
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "jobs" / "mesh"))
+from mesh_job_fixtures import PATCH, mesh_job, tiny  # noqa: E402
+
+TINY_MESH = tiny(style=PATCH, optim={"iters": 5})
 
 
 def _nan_from_step(monkeypatch, owner: object, name: str, bad_step: int) -> None:
@@ -80,9 +76,7 @@ def test_mesh_never_checkpoints_non_finite_textures(assets, images, tmp_path, po
     """A finite loss with an infinite gradient still poisons the textures: the guard in save_checkpoint must
     refuse that state and keep the previous, good checkpoint byte for byte."""
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
-    config = apply_overrides(MeshConfig(), {**TINY_MESH, "mesh": str(box), "styles": [str(images[1])],
-                                            "output": str(tmp_path / "run")}, source="test")
-    job = MeshJob(config)
+    job = mesh_job(TINY_MESH, box, [images[1]], tmp_path / "run")
     job.output.mkdir()
     job.step()
     good = job.save_checkpoint().read_bytes()

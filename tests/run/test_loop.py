@@ -1,4 +1,4 @@
-"""Schedules shared by the pipelines: the palette weight (the CLIP paper's shape, independent of the run length)."""
+"""Schedules shared by the jobs: the palette weight (the CLIP paper's shape, independent of the run length)."""
 
 from __future__ import annotations
 

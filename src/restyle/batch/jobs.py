@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from restyle.errors import RestyleError, first_line
 from restyle.io.atomic import write_text_atomic
+from restyle.run.files import BEFORE_AFTER_NAME, CHECKPOINT_NAME, CONFIG_NAME, PREVIEW_NAME, turntable_name
 
 if TYPE_CHECKING:
-    from restyle.jobs.mesh.run import MeshResult
+    from restyle.api import MeshResult
 
 RECORD = "batch_record.json"
-CHECKPOINT = "checkpoint.pt"
 Mode = Literal["fresh", "resume", "overwrite"]
 
 
@@ -68,7 +68,7 @@ def write_record(folder: Path, **fields: Any) -> None:
 
 
 def has_checkpoint(folder: Path) -> bool:
-    return (folder / CHECKPOINT).is_file() and (folder / "config.toml").is_file()
+    return (folder / CHECKPOINT_NAME).is_file() and (folder / CONFIG_NAME).is_file()
 
 
 def effective_mode(spec: JobSpec) -> Mode:
@@ -83,10 +83,10 @@ def effective_mode(spec: JobSpec) -> Mode:
 def collect_outputs(spec: JobSpec, result: MeshResult) -> dict[str, str]:
     """The files of this run that the gallery shows, relative to OUTDIR (never another run's left in the folder)."""
     folder = spec.output
-    found = {"glb": Path(result.glb), "obj": Path(result.obj), "before_after": folder / "before_after.png",
-             "preview": folder / "preview.png"}
+    found = {"glb": Path(result.glb), "obj": Path(result.obj), "before_after": folder / BEFORE_AFTER_NAME,
+             "preview": folder / PREVIEW_NAME}
     if result.config.outputs.turntable != "none":
-        found["turntable"] = folder / f"turntable.{result.config.outputs.turntable}"
+        found["turntable"] = folder / turntable_name(result.config.outputs.turntable)
     return {role: path.relative_to(folder.parent).as_posix() for role, path in found.items() if path.is_file()}
 
 
@@ -99,7 +99,7 @@ def failure_reason(error: BaseException) -> str:
 
 def _start(spec: JobSpec) -> Mode:
     """Check that the job's folder can be written, make it, and record the submission; its mode."""
-    from restyle.run.preflight import check_writable
+    from restyle.api import check_writable
 
     check_writable(spec.output, folder=True)
     mode = effective_mode(spec)

@@ -85,9 +85,9 @@ def merge_options(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 @functools.cache
 def option_keys() -> tuple[str, ...]:
     """The config options a job, look or [defaults] may set: ``restyle mesh``'s, less the batch's own."""
-    from restyle.jobs.mesh.config import MeshConfig  # here: it brings torch, which parsing a manifest needs not
+    from restyle import api  # here, as in split_style: the API brings torch, which reading a manifest needs not
 
-    return tuple(f.name for f in dataclasses.fields(MeshConfig) if f.name not in _BATCH_FIELDS)
+    return tuple(f.name for f in dataclasses.fields(api.MeshConfig) if f.name not in _BATCH_FIELDS)
 
 
 def check_keys(path: Path, where: str, table: dict[str, Any], own: tuple[str, ...]) -> None:
@@ -214,7 +214,7 @@ def job_from(path: Path, entry: dict[str, Any], defaults: dict[str, Any], resour
     return BatchJob(
         name=name,
         mesh=_path(path, where, mesh),
-        styles=tuple(_path(path, where, s) for s in styles),
+        styles=tuple(_style_path(path, where, s) for s in styles),
         preset=preset,
         options=merge_options({k: v for k, v in defaults.items() if k not in _DEFAULTS_KEYS}, own),
         resources=_resources(path, f"job {name!r}: resources", entry.get("resources", {}), resources),
@@ -226,10 +226,25 @@ def _path(manifest: Path, where: str, text: str) -> Path:
         problem = "holds a NUL character" if "\0" in text else f"is longer than {MAX_PATH_CHARS} characters"
         shown = text[:40] + ("..." if len(text) > 40 else "")
         raise ConfigError(f"{manifest}: {where}: the path {shown!r} {problem}; no file is named so")
-    # a depth-mask suffix (``far.jpg@far``) stays on the style spec, the file part is made absolute
-    file, at, mask = text.rpartition("@") if "@" in text and not (manifest.parent / text).exists() else (text, "", "")
-    resolved = (manifest.parent / Path(file).expanduser()).resolve()
-    return Path(f"{resolved}{at}{mask}")
+    return (manifest.parent / Path(text).expanduser()).resolve()
+
+
+def _style_path(manifest: Path, where: str, text: str) -> Path:
+    """A style spec with its file made absolute; a depth mask (``far.jpg@far``) stays on it."""
+    try:
+        file, mask = split_style(text)
+    except ConfigError as error:
+        raise ConfigError(f"{manifest}: {where}: {error}") from None
+    resolved = _path(manifest, where, file)
+    return resolved if mask is None else Path(f"{resolved}@{mask}")
+
+
+def split_style(spec: str) -> tuple[str, str | None]:
+    """``FILE@MASK`` -> ``(FILE, MASK)``, ``FILE`` -> ``(FILE, None)``: the one parser of the CLI, the API and
+    manifests (at the last ``@``, so that a folder or file with an ``@`` in its name stays whole)."""
+    from restyle import api
+
+    return api.split_style_spec(spec)
 
 
 # --------------------------------------------------------------------------------------------------- checks
@@ -249,7 +264,7 @@ def _check_names(path: Path, jobs: list[BatchJob]) -> None:
 
 def style_file(spec: Path) -> Path:
     """The image file of a style spec: the spec itself, or its part before a depth mask (``far.jpg@far``)."""
-    return spec if "@" not in spec.name or _is_file(spec) else Path(str(spec).rpartition("@")[0])
+    return Path(split_style(str(spec))[0])
 
 
 def _is_file(path: Path) -> bool:

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from restyle.api import check_writable
 from restyle.batch.executors import EXECUTORS, Tracker, import_ray, run_local, run_ray
 from restyle.batch.jobs import JobSpec, Mode, read_record
 from restyle.batch.manifest import BatchJob, load_manifest
 from restyle.batch.plan import PlannedJob, plan_batch
 from restyle.batch.report import BatchSummary, JobReport, write_reports
 from restyle.errors import ConfigError
-from restyle.run.preflight import check_writable
 
 EventCallback = Callable[[str, str, dict[str, Any]], None]
 """``on_event(kind, job_name, detail)``. Kinds: ``planned`` (detail: ``mode`` fresh|resume|overwrite),

@@ -10,13 +10,10 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
 
 import typer
 
-if TYPE_CHECKING:
-    from restyle.run.loop import StepInfo
-
+from restyle.api import StepInfo
 
 # Seconds between plain progress lines when the output is a log file or a pipe, not a terminal.
 PLAIN_PROGRESS_EVERY_S = 5.0

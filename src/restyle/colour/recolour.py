@@ -14,32 +14,22 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from restyle.colour.statistics import mean_and_covariance, symmetric_power
+
 # Smallest source variance per colour direction, as a fraction of the total variance (trace).
 _VARIANCE_FLOOR = 1e-2
-
-
-def _statistics(pixels: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean ``[3]`` and covariance ``[3, 3]`` of ``[N, 3]`` pixels, in float64."""
-    pixels = pixels.double()
-    mean = pixels.mean(dim=0)
-    centred = pixels - mean
-    return mean, centred.T @ centred / max(pixels.shape[0], 1)
-
-
-def _power(matrix: Tensor, power: float, floor: float = 0.0) -> Tensor:
-    """``matrix ** power`` of a symmetric positive semi-definite matrix, eigenvalues floored at ``floor``."""
-    values, vectors = torch.linalg.eigh(matrix)
-    return vectors @ torch.diag(values.clamp_min(max(floor, 1e-12)) ** power) @ vectors.T
+# Every eigenvalue is floored at least here before a power: a zero one would make a negative power infinite.
+_MIN_EIGENVALUE = 1e-12
 
 
 def colour_transfer_map(source: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """The affine map ``x -> x @ matrix.T + offset`` taking ``source [N,3]`` pixels' colour statistics to those of
     ``target [M,3]`` (float64 ``[3,3]`` and ``[3]``)."""
-    source_mean, source_cov = _statistics(source)
-    target_mean, target_cov = _statistics(target)
-    floor = _VARIANCE_FLOOR * float(torch.trace(source_cov)) / 3
-    root, inverse_root = _power(source_cov, 0.5, floor), _power(source_cov, -0.5, floor)
-    matrix = inverse_root @ _power(root @ target_cov @ root, 0.5) @ inverse_root
+    source_mean, source_cov = mean_and_covariance(source)
+    target_mean, target_cov = mean_and_covariance(target)
+    floor = max(_VARIANCE_FLOOR * float(torch.trace(source_cov)) / 3, _MIN_EIGENVALUE)
+    root, inverse_root = symmetric_power(source_cov, 0.5, floor), symmetric_power(source_cov, -0.5, floor)
+    matrix = inverse_root @ symmetric_power(root @ target_cov @ root, 0.5, _MIN_EIGENVALUE) @ inverse_root
     return matrix, target_mean - source_mean @ matrix.T
 
 

@@ -21,6 +21,8 @@ import torch
 from kornia.color import rgb_to_yuv, yuv_to_rgb
 from torch import Tensor
 
+from restyle.colour.statistics import mean_and_covariance, symmetric_power
+
 # Eigenvalues of a covariance are floored here before the inverse square root: a flat or greyscale image has
 # (numerically) zero variance in some colour directions, which would otherwise blow up to infinity.
 _MIN_VARIANCE = 1e-8
@@ -64,22 +66,8 @@ def recombine_luminance(luminance_from: Tensor, chroma_from: Tensor) -> Tensor:
 
 
 def _pixels(image: Tensor) -> Tensor:
-    """``[..., 3, H, W]`` -> ``[3, N]`` float64 (float64: the covariance of a megapixel image in float32 loses
-    digits the inverse square root then magnifies)."""
+    """``[..., 3, H, W]`` -> ``[3, N]`` float64 (see ``statistics`` for why float64)."""
     return image.movedim(-3, 0).reshape(3, -1).double()
-
-
-def _mean_and_covariance(pixels: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-channel mean ``[3, 1]`` and population covariance ``[3, 3]`` of ``[3, N]`` pixels."""
-    mean = pixels.mean(dim=1, keepdim=True)
-    centred = pixels - mean
-    return mean, centred @ centred.T / pixels.shape[1]
-
-
-def _symmetric_power(matrix: Tensor, power: float) -> Tensor:
-    """``matrix ** power`` of a symmetric positive semi-definite matrix, by its eigendecomposition."""
-    values, vectors = torch.linalg.eigh(matrix)
-    return vectors @ torch.diag(values.clamp_min(_MIN_VARIANCE) ** power) @ vectors.T
 
 
 def match_colour_statistics(image: Tensor, reference: Tensor) -> Tensor:
@@ -90,9 +78,9 @@ def match_colour_statistics(image: Tensor, reference: Tensor) -> Tensor:
     _check_rgb(image, "image")
     _check_rgb(reference, "reference")
     source, target = _pixels(image), _pixels(reference)
-    source_mean, source_cov = _mean_and_covariance(source)
-    target_mean, target_cov = _mean_and_covariance(target)
-    transform = _symmetric_power(target_cov, 0.5) @ _symmetric_power(source_cov, -0.5)
-    matched = transform @ (source - source_mean) + target_mean
+    source_mean, source_cov = mean_and_covariance(source.T)
+    target_mean, target_cov = mean_and_covariance(target.T)
+    transform = symmetric_power(target_cov, 0.5, _MIN_VARIANCE) @ symmetric_power(source_cov, -0.5, _MIN_VARIANCE)
+    matched = transform @ (source - source_mean[:, None]) + target_mean[:, None]
     channels_first = matched.to(image.dtype).reshape(3, *image.shape[:-3], *image.shape[-2:])
     return channels_first.movedim(0, -3).contiguous()

@@ -1,7 +1,7 @@
 """A small U-Net as an image parameterisation (CLIPstyler's StyleNet idea): content ``[1,3,H,W]`` -> image.
 
 The network is what is optimised: its output for the content image is the stylised image, and once trained it
-can be applied again (``restyle apply``, see ``pipelines.apply``). Shapes: input and output ``[B,3,H,W]`` sRGB 0..1, any
+can be applied again (``restyle apply``, ``restyle.jobs.apply``). Shapes: input and output ``[B,3,H,W]`` sRGB 0..1, any
 aspect ratio; H and W are padded up to a multiple of ``2**levels`` and the output is cropped back.
 """
 

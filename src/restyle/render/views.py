@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from restyle.configs import option
+from restyle.configs import check_ranges, option
 from restyle.errors import ConfigError
 from restyle.render.camera import Cameras
 from restyle.render.gbuffer import GBuffer
@@ -40,29 +40,35 @@ class ViewConfig:
         "to a largest bounding-box extent of 3: 4E/(3R) radii for extent E and radius R, which is 2.11 for Spot "
         "(--distance 2.11 2.11); its README's run (--scale 1.5) has 4.22.",
         min=1, min_exclusive=True, max=1000,
+        flag="--distance",
     )
     directions: Literal["sphere", "band"] = option(
         "sphere", help="Camera directions: sphere (uniform over the whole sphere, so the underside is styled "
-        "too; the paper) or band (uniform azimuth, elevation in the elevation range)."
+        "too; the paper) or band (uniform azimuth, elevation in the elevation range).",
+        flag=None,
     )
     elevation: tuple[float, float] = option(
         (-15.0, 60.0), help="Range MIN MAX of camera elevations in degrees above the horizontal plane (world y "
         "up); used by directions = band only.",
         min=-90, max=90,
+        flag="--elevation",
     )
     roll: bool = option(
         True, help="Turn each camera by a uniformly random angle about its view axis (the paper's random "
-        "rotation), so strokes are not learnt in one orientation relative to the world's up."
+        "rotation), so strokes are not learnt in one orientation relative to the world's up.",
+        flag=None,
     )
     fov: float = option(
         43.6, help="Vertical field of view in degrees (the paper's tan(fov/2) = 0.4 is 43.6).",
         min=0, max=180, min_exclusive=True, max_exclusive=True,
+        flag=None,
     )
     translation: float = option(
         0.185, help="Largest shift per axis of the object in each camera's frame, in bounding radii (the camera "
         "eye and look-at point move together): the object sits off-centre and at varied depth. The paper's "
         "0.35 units is 0.35E/(3R) radii, 0.185 for Spot (0.37 at its README's --scale 1.5).",
         min=0, max=100,
+        flag=None,
     )
     light_power: float = option(
         0.75, help="Intensity of the white point light (linear; no distance falloff). With the ambient level and "
@@ -70,10 +76,12 @@ class ViewConfig:
         "unclipped: clipped pixels pass no gradient to the texture. The light is cosine-distributed about the "
         "camera direction, at the camera's distance from the centre (as in the paper).",
         min=0,
+        flag="--light-power",
     )
     ambient: float = option(
         0.1, help="Linear ambient light level, so faces turned away from the light are not black.",
         min=0,
+        flag=None,
     )
 
     def __post_init__(self) -> None:
@@ -81,12 +89,7 @@ class ViewConfig:
             low, high = getattr(self, name)
             if low > high:
                 raise ConfigError(f"view config: {name} range {low}..{high} is empty")
-        if self.distance[0] <= 1.0:
-            raise ConfigError(f"view config: distance must exceed 1 bounding radius, got {self.distance[0]}")
-        if not 0.0 < self.fov < 180.0:
-            raise ConfigError(f"view config: fov must be in (0, 180) degrees, got {self.fov}")
-        if self.translation < 0.0:
-            raise ConfigError(f"view config: translation must be at least 0, got {self.translation}")
+        check_ranges(self, "views")
 
 
 class ViewSampler:

@@ -1,8 +1,10 @@
-"""What a run may write: the files it declares against the files it reads, earlier runs, and other runs.
+"""What a run may write: the names of its files, the files it declares against the files it reads, earlier runs,
+other runs, and the hash an input is known by.
 
 Every pipeline lists every file it will write and every file it reads; any overlap is refused before anything is
 written, so that no user file is ever replaced without being asked. An output folder holding a run is refused
-unless the run is resumed or ``--overwrite`` is given, and a lock file keeps two runs out of one folder.
+unless the run is resumed or ``--overwrite`` is given, and a lock file keeps two runs out of one folder. The jobs,
+``restyle web`` and ``restyle batch`` all know a run's files by the names declared here.
 """
 
 from __future__ import annotations
@@ -17,16 +19,32 @@ from pathlib import Path
 from restyle.errors import ConfigError
 
 LOCK_NAME = ".restyle.lock"
-RUN_MARKERS = ("config.toml", "checkpoint.pt")  # a folder with either holds a run (finished or interrupted)
+# The files of a mesh run's folder (an image run writes OUT.config.toml and OUT.metrics.jsonl beside its OUT).
+CONFIG_NAME = "config.toml"  # the fully resolved config; --config and --resume read it back
+METRICS_NAME = "metrics.jsonl"
+CHECKPOINT_NAME = "checkpoint.pt"
+PALETTE_NAME = "palette.png"
+BEFORE_AFTER_NAME = "before_after.png"
+PREVIEW_NAME = "preview.png"
+OBJ_FOLDER = "obj"  # the OBJ+MTL+PNG export
+FIXED_RUN_FILES = (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME, PALETTE_NAME, BEFORE_AFTER_NAME, PREVIEW_NAME)
+RUN_MARKERS = (CONFIG_NAME, CHECKPOINT_NAME)  # a folder with either holds a run (finished or interrupted)
+TURNTABLE_SUFFIXES = ("gif", "mp4")
+
+
+def turntable_name(suffix: str) -> str:
+    """``gif`` -> ``turntable.gif``: the turntable a run with ``outputs.turntable = suffix`` writes."""
+    return f"turntable.{suffix}"
+
+
 # Every name a mesh run writes into its folder (``mesh_outputs.output_files`` declares each run's own; a test keeps
 # the two together) and, in its ``obj/`` folder, the exporter's ``<stem>_stylized.obj/.mtl`` and ``<stem>_stylized_*``
 # textures. Replacing a run removes the previous one's files by these names, so a file restyle does not write is
 # never removed.
-RUN_FILE_NAME = re.compile(
-    r"config\.toml|metrics\.jsonl|checkpoint\.pt|palette\.png|before_after\.png|preview\.png|turntable\.(gif|mp4)"
-    r"|(residual|coverage)_\d+\.png|.+_stylized\.glb"
-)
-OBJ_FOLDER = "obj"
+RUN_FILE_NAME = re.compile("|".join([
+    *map(re.escape, FIXED_RUN_FILES), rf"turntable\.({'|'.join(TURNTABLE_SUFFIXES)})", r"(residual|coverage)_\d+\.png",
+    r".+_stylized\.glb",
+]))
 OBJ_FILE_NAME = re.compile(r".+_stylized(\.obj|\.mtl|_.+)")
 # The help of the ``overwrite`` options, here so that the CLI can show the mesh one without importing torch.
 OVERWRITE_RUN_HELP = (

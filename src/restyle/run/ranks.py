@@ -29,18 +29,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 from restyle.errors import ConfigError, RestyleError, first_line
-from restyle.jobs.mesh.outputs import MeshResult, final_textures
 from restyle.run.files import locked_output, refuse_existing_run
-
-if TYPE_CHECKING:
-    from restyle.jobs.mesh.run import MeshJob
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; how clusters (and torchrun, passing it on) stop work
 TIMEOUT_ENV = "RESTYLE_DIST_TIMEOUT"  # seconds a collective may wait for the other ranks
@@ -177,6 +173,13 @@ class Ranks:
             for number, handler in previous.items():
                 signal.signal(number, handler)
 
+    def stopped_with_the_others(self, step: int) -> NoReturn:
+        """On a rank other than 0, after ``check`` (see :meth:`stops_between_steps`) raised the shared stop at the
+        end of ``step``: a KeyboardInterrupt that says so (rank 0 writes the checkpoint; this rank writes nothing).
+        Called while that stop is handled: the message replaces it."""
+        raise KeyboardInterrupt(f"rank {self.rank} stopped with the others after step {step}; rank 0 writes the "
+                                "checkpoint") from None
+
     # -- files ------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -263,20 +266,3 @@ def _bind_world_defaults_before_init() -> None:
     """
     import torch.distributed.nn  # noqa: F401
 
-
-def follow(job: MeshJob) -> MeshResult:
-    """A rank other than 0: take every step (its share and the exchanges) and write nothing. The result names the
-    files rank 0 writes; they may still be being written when this returns (rank 0 exports after the final barrier,
-    so that a long export cannot run into the collectives' timeout)."""
-    with job.ranks.stops_between_steps() as check_stop:
-        try:
-            while job.step_count < job.config.optim.iters:
-                job.step()
-                check_stop()
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"rank {job.ranks.rank} stopped with the others after step {job.step_count}; "
-                                    "rank 0 writes the checkpoint") from None
-    job.ranks.finish()
-    name = job.config.mesh.stem if job.config.mesh else "asset"
-    glb, obj = job.output / f"{name}_stylized.glb", job.output / "obj" / f"{name}_stylized.obj"
-    return MeshResult(final_textures(job), job.output, glb, obj, job.config, job.step_count)

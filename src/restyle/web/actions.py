@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from restyle import api
-from restyle.colour.palettes import parse_hex_palette
+from restyle.api import parse_hex_palette
 from restyle.errors import ConfigError
 from restyle.web.jobs import PALETTE_INPUT, JobKind, JobRecord, JobRunner, JobStore
 from restyle.web.uploads import UploadLimits, stage_images, stage_mesh

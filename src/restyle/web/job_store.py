@@ -22,13 +22,13 @@ from typing import Literal, get_args
 
 from restyle.errors import first_line
 from restyle.io.atomic import write_text_atomic
+from restyle.run.files import CHECKPOINT_NAME
 
 JobKind = Literal["mesh", "image"]
 JobStatus = Literal["queued", "running", "stopping", "stopped", "done", "failed"]
 UNFINISHED: tuple[JobStatus, ...] = ("queued", "running", "stopping")
 
 MESH_OUT = "out"  # a mesh job's output folder, inside the job folder
-CHECKPOINT = "checkpoint.pt"  # the mesh pipeline's name for it, inside the run's output folder
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # ids come back from URLs: nothing that can name a path
 # keyword arguments of the API that the runner sets itself; options holding them would clash or escape the job
 _RESERVED_OPTIONS = frozenset({"mesh", "styles", "content", "output", "resume", "on_step", "on_phase"})
@@ -73,7 +73,7 @@ def _record_from_json(data: dict) -> JobRecord:
 
 
 def has_checkpoint(folder: Path, kind: JobKind) -> bool:
-    return kind == "mesh" and (folder / MESH_OUT / CHECKPOINT).is_file()
+    return kind == "mesh" and (folder / MESH_OUT / CHECKPOINT_NAME).is_file()
 
 
 def _paths_in(inputs: dict[str, object]) -> Iterator[str]:

@@ -23,6 +23,7 @@ from restyle.errors import ConfigError, RestyleError, first_line
 from restyle.io.atomic import atomic_path
 from restyle.io.export import export_glb
 from restyle.io.meshes import load_mesh
+from restyle.run.files import BEFORE_AFTER_NAME, CONFIG_NAME, OBJ_FOLDER, PREVIEW_NAME, turntable_name
 from restyle.web.job_store import (
     MESH_OUT,
     UNFINISHED,
@@ -34,8 +35,8 @@ from restyle.web.job_store import (
     has_checkpoint,
 )
 
-if TYPE_CHECKING:  # the step record's type only: the web app talks to restyle.api, not the pipelines
-    from restyle.run.loop import StepInfo
+if TYPE_CHECKING:  # the step record's type only: the web app talks to restyle.api, not the jobs
+    from restyle.api import StepInfo
 
 __all__ = ["PALETTE_INPUT", "JobKind", "JobRecord", "JobRunner", "JobStatus", "JobStore", "Progress", "StopRequested"]
 
@@ -222,7 +223,7 @@ class JobRunner:
             _write_original(mesh, folder / ORIGINAL, bool(record.options.get("unwrap", True)), on_phase)
             self.store.update(record.id, lambda r: r.outputs.update(original_glb=ORIGINAL))
         out = folder / MESH_OUT
-        running.preview = f"{MESH_OUT}/preview.png"
+        running.preview = f"{MESH_OUT}/{PREVIEW_NAME}"
         if has_checkpoint(folder, "mesh"):  # a resumed job: its config.toml holds the options
             result = api.stylize_mesh(mesh, styles, resume=out, on_step=on_step, on_phase=on_phase)
         else:
@@ -334,18 +335,18 @@ def _write_original(mesh_path: Path, target: Path, unwrap: bool, on_phase: Calla
 
 
 def _mesh_outputs(folder: Path, glb: str, obj: str, turntable: str) -> dict[str, object]:
-    out, obj_folder = folder / MESH_OUT, folder / MESH_OUT / "obj"
+    out, obj_folder = folder / MESH_OUT, folder / MESH_OUT / OBJ_FOLDER
     _zip_folder(obj_folder, out / "obj.zip")
     textures = _mtl_textures((obj_folder / obj).with_suffix(".mtl"))
     outputs: dict[str, object] = {
         "glb": f"{MESH_OUT}/{glb}",
         "obj_zip": f"{MESH_OUT}/obj.zip",
-        "before_after": f"{MESH_OUT}/before_after.png",
-        "config": f"{MESH_OUT}/config.toml",
-        "textures": [f"{MESH_OUT}/obj/{name}" for name in textures],
+        "before_after": f"{MESH_OUT}/{BEFORE_AFTER_NAME}",
+        "config": f"{MESH_OUT}/{CONFIG_NAME}",
+        "textures": [f"{MESH_OUT}/{OBJ_FOLDER}/{name}" for name in textures],
     }
-    if turntable != "none" and (out / f"turntable.{turntable}").is_file():
-        outputs["turntable"] = f"{MESH_OUT}/turntable.{turntable}"
+    if turntable != "none" and (out / turntable_name(turntable)).is_file():
+        outputs["turntable"] = f"{MESH_OUT}/{turntable_name(turntable)}"
     return outputs
 
 

@@ -11,44 +11,23 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from mesh_job_fixtures import PATCH, TINY, merge, mesh_job, tiny
 
 from restyle.api import stylize_mesh
-from restyle.configs import apply_overrides, load_toml
+from restyle.configs import load_toml
 from restyle.errors import ConfigError, InputError
-from restyle.io.images import load_image, save_image
+from restyle.io.images import load_image
 from restyle.io.meshes import load_mesh
 from restyle.jobs.mesh import step as mesh_step
-from restyle.jobs.mesh.run import MESH_PRESETS, Interrupted, MeshConfig, MeshJob
+from restyle.jobs.mesh.run import MESH_PRESETS, Interrupted
 from restyle.objectives.style import content_objective
-
-TINY = {
-    "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 4},
-    "optim": {"iters": 2, "log_every": 1},
-    "outputs": {"sheet_views": 2, "preview_size": 48, "checkpoint_every": 1},
-}
-
-
-@pytest.fixture
-def style(tmp_path: Path) -> Path:
-    torch.manual_seed(3)
-    stripes = (torch.sin(torch.linspace(0, 30, 64))[None].expand(64, 64) > 0).float()
-    path = tmp_path / "style.png"
-    save_image(torch.stack([stripes, 0.3 * stripes, 1 - stripes]), path)
-    return path
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
-    for key, value in extra.items():
-        out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
-    return out
 
 
 @pytest.mark.parametrize("preset", sorted(MESH_PRESETS))
 @pytest.mark.parametrize("backbone", ["patch", "vgg16", "clip-rn50"])
 def test_every_preset_and_backbone_runs(box, style, tmp_path, random_weights_dir, preset, backbone) -> None:
     out = tmp_path / "out"
-    options = _merge(TINY, {"style": {"backbone": backbone}, "pretrained": {"weights_dir": random_weights_dir}})
+    options = merge(TINY, {"style": {"backbone": backbone}, "pretrained": {"weights_dir": random_weights_dir}})
     result = stylize_mesh(box, [style], out, preset=preset, **options)
 
     assert result.glb.is_file() and result.obj.is_file() and result.obj.with_suffix(".mtl").is_file()
@@ -62,7 +41,7 @@ def test_every_preset_and_backbone_runs(box, style, tmp_path, random_weights_dir
 
 
 def test_outputs_reload_with_identical_geometry(box, style, tmp_path) -> None:
-    result = stylize_mesh(box, [style], tmp_path / "out", **_merge(TINY, {"style": {"backbone": "patch"}}))
+    result = stylize_mesh(box, [style], tmp_path / "out", **tiny(style=PATCH))
     source = load_mesh(box)
     for exported in (result.glb, result.obj):
         again = load_mesh(exported)
@@ -81,7 +60,7 @@ def test_stylised_bundled_assets_keep_their_geometry_and_validate(
     assets, style, tmp_path, request, relative
 ) -> None:
     source_path = assets / "meshes" / relative
-    result = stylize_mesh(source_path, [style], tmp_path / "out", **_merge(TINY, {"style": {"backbone": "patch"}}))
+    result = stylize_mesh(source_path, [style], tmp_path / "out", **tiny(style=PATCH))
     # geometry is checked with trimesh alone, so it holds whether or not node (the validator) is installed
     source, exported = _world_triangles(source_path), _world_triangles(result.glb)
     np.testing.assert_array_equal(exported[:, :, :3], source[:, :, :3])
@@ -108,9 +87,9 @@ def _world_triangles(path: Path) -> np.ndarray:
 
 
 def test_stylisation_changes_the_texture_and_lowers_the_style_loss(box, style, tmp_path) -> None:
-    options = _merge(TINY, {"style": {"backbone": "patch"}, "palette": {"source": "none"},
-                            "optim": {"iters": 30, "lr": 0.05, "log_every": 1},
-                            "outputs": {"checkpoint_every": 0}})
+    options = merge(TINY, {"style": {"backbone": "patch"}, "palette": {"source": "none"},
+                           "optim": {"iters": 30, "lr": 0.05, "log_every": 1},
+                           "outputs": {"checkpoint_every": 0}})
     result = stylize_mesh(box, [style], tmp_path / "out", **options)
     entries = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     first, last = np.mean([e["style"] for e in entries[:3]]), np.mean([e["style"] for e in entries[-3:]])
@@ -127,8 +106,8 @@ def _mean_change(original: np.ndarray, texture: torch.Tensor) -> float:
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(box, style, tmp_path) -> None:
-    options = _merge(TINY, {"style": {"backbone": "patch"}, "optim": {"iters": 6, "log_every": 1},
-                            "outputs": {"checkpoint_every": 100}})
+    options = merge(TINY, {"style": {"backbone": "patch"}, "optim": {"iters": 6, "log_every": 1},
+                           "outputs": {"checkpoint_every": 100}})
     straight = stylize_mesh(box, [style], tmp_path / "straight", **options)
 
     def stop_at_4(info) -> None:
@@ -156,13 +135,8 @@ def _palette_distance(texture: torch.Tensor, palette: torch.Tensor) -> torch.Ten
 
 
 def test_palette_loss_moves_covered_texels_and_leaves_uncovered_alone(box, style, tmp_path) -> None:
-    config = apply_overrides(MeshConfig(), _merge(TINY, {
-        "mesh": str(box), "styles": [str(style)], "output": str(tmp_path / "out"),
-        "style": {"backbone": "patch"}, "weights": {"style": 0.0, "content": 0.0},
-        "palette": {"source": "#ff0000,#0000ff", "weight": 1.0}, "optim": {"lr": 0.05},
-        "render": {"view_pool": 1},
-    }), source="test")
-    job = MeshJob(config)
+    job = mesh_job(TINY, box, [style], tmp_path / "out", style=PATCH, weights={"style": 0.0, "content": 0.0},
+                   palette={"source": "#ff0000,#0000ff", "weight": 1.0}, optim={"lr": 0.05}, render={"view_pool": 1})
     assert not job.coverage[0].any()  # nothing seen before the first step: the palette term must cope
     before = job.textures()[0].detach().clone()
     for _ in range(5):
@@ -179,12 +153,8 @@ def test_palette_loss_moves_covered_texels_and_leaves_uncovered_alone(box, style
 def test_palette_loss_pulls_back_a_texel_pushed_past_one(box, style, tmp_path) -> None:
     """The palette loss sees original + residual unclamped (the paper's): a texel at 1.3 against a white palette
     is 0.3 from it and is pulled down; its clamped value, 1, would sit on the palette and get no pull."""
-    config = apply_overrides(MeshConfig(), _merge(TINY, {
-        "mesh": str(box), "styles": [str(style)], "output": str(tmp_path / "out"),
-        "style": {"backbone": "patch"}, "weights": {"style": 0.0, "content": 0.0},
-        "palette": {"source": "#ffffff", "weight": 1.0}, "render": {"view_pool": 1},
-    }), source="test")
-    job = MeshJob(config)
+    job = mesh_job(TINY, box, [style], tmp_path / "out", style=PATCH, weights={"style": 0.0, "content": 0.0},
+                   palette={"source": "#ffffff", "weight": 1.0}, render={"view_pool": 1})
     job.coverage = [torch.ones_like(covered) for covered in job.coverage]  # every texel in the palette loss
     param = job.params[0]
     with torch.no_grad():
@@ -208,8 +178,8 @@ def test_paper_setting_sums_layers_and_smooths_clip_features(
         return content_objective(*args, **kwargs)
 
     monkeypatch.setattr("restyle.jobs.mesh.step.content_objective", spy)
-    options = _merge(TINY, {"style": {"backbone": "clip-rn50", "content_backbone": content_backbone},
-                            "pretrained": {"weights_dir": random_weights_dir}, "optim": {"iters": 1}})
+    options = merge(TINY, {"style": {"backbone": "clip-rn50", "content_backbone": content_backbone},
+                           "pretrained": {"weights_dir": random_weights_dir}, "optim": {"iters": 1}})
     stylize_mesh(box, [style], tmp_path / "out", **options)
 
     written = load_toml(tmp_path / "out" / "config.toml")
@@ -234,7 +204,7 @@ def test_missing_mesh_and_bad_style_are_clear_and_write_nothing(box, style, tmp_
 
 def test_bad_turntable_format_fails_before_any_work(box, style, tmp_path) -> None:
     with pytest.raises(ConfigError, match="must be one of none, gif, mp4"):
-        stylize_mesh(box, [style], tmp_path / "out", **_merge(TINY, {"outputs": {"turntable": "webm"}}))
+        stylize_mesh(box, [style], tmp_path / "out", **merge(TINY, {"outputs": {"turntable": "webm"}}))
     assert not (tmp_path / "out").exists()
 
 
@@ -245,7 +215,7 @@ def test_empty_text_prompt_is_refused(box, style, tmp_path) -> None:
 
 
 def test_resume_with_an_incompatible_config_is_an_input_error(box, style, tmp_path) -> None:
-    stylize_mesh(box, [style], tmp_path / "out", **_merge(TINY, {"style": {"backbone": "patch"}}))
+    stylize_mesh(box, [style], tmp_path / "out", **tiny(style=PATCH))
     with pytest.raises(InputError, match="checkpoint.pt: cannot resume"):
         stylize_mesh(resume=tmp_path / "out", render={"texture_size": 48})  # residual shape differs
 
@@ -256,6 +226,6 @@ def test_resume_of_a_folder_without_checkpoint_is_an_input_error(tmp_path) -> No
 
 
 def test_before_after_sheet_has_two_rows(box, style, tmp_path) -> None:
-    stylize_mesh(box, [style], tmp_path / "out", **_merge(TINY, {"style": {"backbone": "patch"}}))
+    stylize_mesh(box, [style], tmp_path / "out", **tiny(style=PATCH))
     sheet = load_image(tmp_path / "out" / "before_after.png")
     assert sheet.shape[1] >= 2 * 48

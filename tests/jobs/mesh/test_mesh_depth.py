@@ -8,18 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from mesh_job_fixtures import NO_PALETTE, PATCH, mesh_job, tiny
 
-from restyle.configs import apply_overrides
 from restyle.io.images import save_image
-from restyle.jobs.mesh.run import MeshConfig, MeshJob
+from restyle.jobs.mesh.run import MeshJob
 
-SMALL = {
-    "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 0},
-    "style": {"backbone": "patch"},
-    "optim": {"iters": 2, "log_every": 1},
-    "palette": {"source": "none"},
-    "outputs": {"checkpoint_every": 0},
-}
+SMALL = tiny(render={"view_pool": 0}, style=PATCH, palette=NO_PALETTE, outputs={"checkpoint_every": 0})
 
 
 @pytest.fixture
@@ -32,19 +26,13 @@ def styles(tmp_path: Path) -> tuple[Path, Path]:
     return paths
 
 
-def _job(box: Path, styles: list[str], tmp_path: Path, **depth: object) -> MeshJob:
-    overrides = {**SMALL, "mesh": str(box), "styles": [str(s) for s in styles], "output": str(tmp_path / "out"),
-                 "depth": depth}
-    return MeshJob(apply_overrides(MeshConfig(), overrides, source="test"))
-
-
 def _render_step(job: MeshJob):
     cameras, lights, gbuffer = job.views.sample(2)
     return job.render_batch(job.textures(), cameras, lights, gbuffer), cameras
 
 
 def test_near_and_far_weights_split_the_asset_and_leave_the_background_out(box, styles, tmp_path) -> None:
-    job = _job(box, list(styles), tmp_path, style_masks=["near", "far"])
+    job = mesh_job(SMALL, box, styles, tmp_path / "out", depth={"style_masks": ["near", "far"]})
     out, cameras = _render_step(job)
     near, far = job.style_objective.pixel_weights(out, cameras)
     torch.testing.assert_close(near + far, out.mask)  # complementary masks share each pixel of the asset
@@ -56,7 +44,7 @@ def test_near_and_far_weights_split_the_asset_and_leave_the_background_out(box, 
 
 
 def test_angle_weights_fall_towards_grazing_views(box, styles, tmp_path) -> None:
-    job = _job(box, [styles[0]], tmp_path, angle_power=2.0)
+    job = mesh_job(SMALL, box, [styles[0]], tmp_path / "out", depth={"angle_power": 2.0})
     out, cameras = _render_step(job)
     (weight,) = job.style_objective.pixel_weights(out, cameras)
     covered = out.mask > 0.99
@@ -66,7 +54,7 @@ def test_angle_weights_fall_towards_grazing_views(box, styles, tmp_path) -> None
 
 
 def test_plain_runs_keep_the_papers_unweighted_loss(box, styles, tmp_path) -> None:
-    job = _job(box, list(styles), tmp_path)
+    job = mesh_job(SMALL, box, styles, tmp_path / "out")
     assert job.style_objective.masked is None and job.style_objective.plain is not None
 
 

@@ -10,30 +10,18 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from mesh_job_fixtures import PATCH, merge, tiny
 from PIL import Image
 
 from restyle.api import stylize_mesh
 from restyle.colour.recolour import ColourMap
-from restyle.io.images import save_image
 from restyle.io.meshes import load_mesh
 from restyle.io.uv_islands import mesh_island_masks
 from restyle.jobs.mesh.outputs import final_texture
 
-TINY = {
-    "style": {"backbone": "patch"},
-    "render": {"texture_size": 16, "render_size": 64, "views_per_step": 2, "view_pool": 4},
-    "optim": {"iters": 2, "lr": 0.05},
-    "outputs": {"sheet_views": 2, "preview_size": 32, "checkpoint_every": 0},
-}
+TINY = tiny(style=PATCH, render={"texture_size": 16}, optim={"lr": 0.05},
+            outputs={"preview_size": 32, "checkpoint_every": 0})
 TEXTURE_SHAPE = (40, 56)  # larger than texture_size, not square
-
-
-@pytest.fixture
-def style(tmp_path: Path) -> Path:
-    stripes = (torch.sin(torch.linspace(0, 30, 64))[None].expand(64, 64) > 0).float()
-    path = tmp_path / "style.png"
-    save_image(torch.stack([stripes, 0.3 * stripes, 1 - stripes]), path)
-    return path
 
 
 @pytest.fixture
@@ -58,15 +46,11 @@ def atlas_cube(tmp_path: Path) -> Path:
     return folder / "cube.obj"
 
 
-def _merge(extra: dict) -> dict:
-    return {key: {**TINY.get(key, {}), **value} for key, value in {**TINY, **extra}.items()}
-
-
 @pytest.mark.parametrize("recolour", ["none", "style"])
 def test_export_keeps_the_original_resolution_and_every_texel_outside_the_islands(
     atlas_cube, style, tmp_path, recolour
 ) -> None:
-    result = stylize_mesh(atlas_cube, [style], tmp_path / "out", **_merge({"texture": {"recolour": recolour}}))
+    result = stylize_mesh(atlas_cube, [style], tmp_path / "out", **merge(TINY, {"texture": {"recolour": recolour}}))
     source = load_mesh(atlas_cube)
     original = source.slots[0].image
     islands = mesh_island_masks(source, [TEXTURE_SHAPE])[0]

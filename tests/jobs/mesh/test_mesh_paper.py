@@ -7,18 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from mesh_job_fixtures import NO_PALETTE, PATCH, mesh_job, tiny
 
-from restyle.configs import apply_overrides
 from restyle.io.images import save_image, square_style
-from restyle.jobs.mesh.run import MeshConfig, MeshJob
+from restyle.jobs.mesh.run import MeshConfig
 
-TINY = {
-    "render": {"texture_size": 32, "render_size": 64, "views_per_step": 4},
-    "optim": {"iters": 1},
-    "palette": {"source": "none"},
-    "style": {"backbone": "patch"},
-    "outputs": {"checkpoint_every": 0},
-}
+TINY = tiny(render={"views_per_step": 4, "view_pool": 0}, optim={"iters": 1}, palette=NO_PALETTE, style=PATCH,
+            outputs={"checkpoint_every": 0})
 
 
 @pytest.fixture
@@ -43,14 +38,6 @@ def test_squash_keeps_the_whole_style_image_and_crop_drops_its_sides(wide_style)
     assert cropped[0, 1].mean() > 0.95 and cropped[0, 0].mean() < 0.02 and cropped[0, 2].mean() < 0.02
 
 
-def _job(assets: Path, tmp_path: Path, styles: list[Path], **sections: dict) -> MeshJob:
-    overrides = {**TINY, "mesh": str(assets / "meshes/box_textured/BoxTextured.glb"),
-                 "styles": [str(s) for s in styles], "output": str(tmp_path / "out")}
-    for name, values in sections.items():
-        overrides[name] = {**overrides.get(name, {}), **values}
-    return MeshJob(apply_overrides(MeshConfig(), overrides, source="test"))
-
-
 def _solid(tmp_path: Path, name: str, colour: tuple[float, float, float]) -> Path:
     path = tmp_path / f"{name}.png"
     save_image(torch.tensor(colour, dtype=torch.float32)[:, None, None].expand(3, 32, 32), path)
@@ -58,9 +45,9 @@ def _solid(tmp_path: Path, name: str, colour: tuple[float, float, float]) -> Pat
 
 
 @pytest.mark.parametrize(("background", "expect_only_first"), [("primary", True), ("style", False)])
-def test_primary_background_is_always_the_first_style_image(assets, tmp_path, background, expect_only_first):
+def test_primary_background_is_always_the_first_style_image(box, tmp_path, background, expect_only_first):
     red, blue = _solid(tmp_path, "red", (1, 0, 0)), _solid(tmp_path, "blue", (0, 0, 1))
-    job = _job(assets, tmp_path, [red, blue], render={"background": background})
+    job = mesh_job(TINY, box, [red, blue], tmp_path / "out", render={"background": background})
     behind = torch.cat([job.style_backgrounds(4, 64) for _ in range(8)])  # 32 views
     red_views = int((behind[:, 0].mean(dim=(1, 2)) > 0.9).sum())
     assert (red_views == 32) == expect_only_first

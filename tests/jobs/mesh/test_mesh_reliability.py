@@ -13,36 +13,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from mesh_job_fixtures import PATCH, sine_stripes, tiny
 
 from restyle.api import stylize_mesh
 from restyle.cli import app
 from restyle.errors import ConfigError, InputError
-from restyle.io.images import save_image
 from restyle.run.files import LOCK_NAME
 
-TINY = {
-    "style": {"backbone": "patch"},
-    "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 4},
-    "optim": {"iters": 2, "log_every": 1},
-    "outputs": {"sheet_views": 2, "preview_size": 48, "checkpoint_every": 1},
-}
+TINY = tiny(style=PATCH)
 KILL_ITERS = 6
 
 
-def _stripes(path: Path, phase: float = 0.0) -> Path:
-    stripes = (torch.sin(torch.linspace(phase, 30 + phase, 64))[None].expand(64, 64) > 0).float()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(torch.stack([stripes, 0.3 * stripes, 1 - stripes]), path)
-    return path
-
-
-@pytest.fixture
-def style(tmp_path: Path) -> Path:
-    return _stripes(tmp_path / "style.png")
-
-
 def test_a_palette_image_is_never_overwritten_by_the_palette_swatch(box, style, tmp_path) -> None:
-    palette = _stripes(tmp_path / "out" / "palette.png", 1.0)
+    palette = sine_stripes(tmp_path / "out" / "palette.png", 1.0)
     before = palette.read_bytes()
     with pytest.raises(ConfigError, match=r"palette\.png: output would overwrite an input \(palette image"):
         stylize_mesh(box, [style], tmp_path / "out", palette={"source": str(palette)}, **TINY)
@@ -51,7 +34,7 @@ def test_a_palette_image_is_never_overwritten_by_the_palette_swatch(box, style, 
 
 @pytest.mark.parametrize("name", ["before_after.png", "residual_0.png", "obj/mine.png"])
 def test_a_style_image_named_like_an_output_is_refused(box, tmp_path, name) -> None:
-    style = _stripes(tmp_path / "out" / name)
+    style = sine_stripes(tmp_path / "out" / name)
     with pytest.raises(ConfigError, match=r"output would overwrite an input \(style image"):
         stylize_mesh(box, [style], tmp_path / "out", **TINY)
 
@@ -83,7 +66,7 @@ def test_a_folder_in_use_is_refused_in_one_line(box, style, tmp_path, capsys) ->
 
 def test_resume_refuses_another_runs_checkpoint(box, style, tmp_path) -> None:
     stylize_mesh(box, [style], tmp_path / "a", **TINY)
-    stylize_mesh(box, [_stripes(tmp_path / "other.png", 2.0)], tmp_path / "b", **TINY)
+    stylize_mesh(box, [sine_stripes(tmp_path / "other.png", 2.0)], tmp_path / "b", **TINY)
     (tmp_path / "a" / "checkpoint.pt").write_bytes((tmp_path / "b" / "checkpoint.pt").read_bytes())
     with pytest.raises(InputError, match=r"checkpoint\.pt: cannot resume, style 1 is not the file this run"):
         stylize_mesh(resume=tmp_path / "a")
@@ -117,7 +100,7 @@ def _cli_args(box: Path, style: Path, out: Path, config: Path) -> list[str]:
 def kill_setup(tmp_path_factory, assets: Path) -> tuple[Path, Path, Path, bytes]:
     """The box, a style, the tiny config, and the texture of an uninterrupted run (made once: it is slow)."""
     folder = tmp_path_factory.mktemp("kill")
-    box, style = assets / "meshes" / "box_textured" / "BoxTextured.glb", _stripes(folder / "style.png")
+    box, style = assets / "meshes" / "box_textured" / "BoxTextured.glb", sine_stripes(folder / "style.png")
     config = _kill_config(folder)
     app(_cli_args(box, style, folder / "straight", config), standalone_mode=False)
     return box, style, config, _texture_png(folder / "straight")

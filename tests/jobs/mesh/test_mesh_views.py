@@ -7,34 +7,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from mesh_job_fixtures import PATCH, mesh_job, tiny
 
-from restyle.configs import apply_overrides
 from restyle.io.images import save_image
 from restyle.jobs.mesh.run import MeshConfig, MeshJob
 from restyle.render.views import FreshViews, GBufferCache
 
-FRESH = {
-    "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 0},
-    "style": {"backbone": "patch"},
-    "optim": {"iters": 5, "log_every": 1},
-    "palette": {"source": "#ff0000,#0000ff", "weight": 1.0},
-    "outputs": {"checkpoint_every": 0},
-}
+FRESH = tiny(render={"view_pool": 0}, style=PATCH, optim={"iters": 5},
+             palette={"source": "#ff0000,#0000ff", "weight": 1.0}, outputs={"checkpoint_every": 0})
 
 
 @pytest.fixture
 def style(tmp_path: Path) -> Path:
+    """Diagonal stripes: this module's own image, in place of conftest's vertical ones."""
     ramp = torch.arange(64.0)
     stripes = (((ramp[:, None] + ramp[None, :]) // 5) % 2).float()
     path = tmp_path / "style.png"
     save_image(torch.stack([stripes, 0.3 * stripes, 1 - stripes]), path)
     return path
-
-
-def _job(box: Path, style: Path, tmp_path: Path, **render: int) -> MeshJob:
-    overrides = {**FRESH, "render": {**FRESH["render"], **render}, "mesh": str(box), "styles": [str(style)],
-                 "output": str(tmp_path / "out")}
-    return MeshJob(apply_overrides(MeshConfig(), overrides, source="test"))
 
 
 def _record_cameras(job: MeshJob) -> list[torch.Tensor]:
@@ -53,13 +43,13 @@ def _record_cameras(job: MeshJob) -> list[torch.Tensor]:
 
 def test_fresh_views_are_the_default_new_every_step_and_reproducible(box, style, tmp_path) -> None:
     assert MeshConfig().render.view_pool == 0
-    job = _job(box, style, tmp_path)
+    job = mesh_job(FRESH, box, [style], tmp_path / "out")
     assert isinstance(job.views, FreshViews)
     first = _record_cameras(job)
     job.step()
     job.step()
     assert not torch.allclose(first[0], first[1])  # two steps, two different sets of cameras
-    again = _job(box, style, tmp_path)
+    again = mesh_job(FRESH, box, [style], tmp_path / "out")
     second = _record_cameras(again)
     again.step()
     again.step()
@@ -67,11 +57,12 @@ def test_fresh_views_are_the_default_new_every_step_and_reproducible(box, style,
 
 
 def test_a_pool_size_keeps_a_pool(box, style, tmp_path) -> None:
-    assert isinstance(_job(box, style, tmp_path, view_pool=3).views, GBufferCache)
+    assert isinstance(mesh_job(FRESH, box, [style], tmp_path / "out", render={"view_pool": 3}).views, GBufferCache)
 
 
 def test_coverage_grows_over_steps_and_stays_inside_the_islands(box, style, tmp_path) -> None:
-    job = _job(box, style, tmp_path, texture_size=256, views_per_step=1)  # texels smaller than pixels
+    # texels smaller than pixels
+    job = mesh_job(FRESH, box, [style], tmp_path / "out", render={"texture_size": 256, "views_per_step": 1})
     assert all(not covered.any() for covered in job.coverage)
     job.step()
     after_one = job.coverage[0].clone()
@@ -89,11 +80,11 @@ def test_coverage_grows_over_steps_and_stays_inside_the_islands(box, style, tmp_
 
 
 def test_a_step_cut_short_is_redone_exactly_on_resume(box, style, tmp_path) -> None:
-    straight = _job(box, style, tmp_path)
+    straight = mesh_job(FRESH, box, [style], tmp_path / "out")
     for _ in range(5):
         straight.step()
 
-    cut = _job(box, style, tmp_path)
+    cut = mesh_job(FRESH, box, [style], tmp_path / "out")
     for _ in range(2):
         cut.step()
     objective = cut.style_objective
@@ -108,7 +99,7 @@ def test_a_step_cut_short_is_redone_exactly_on_resume(box, style, tmp_path) -> N
     path = tmp_path / "checkpoint.pt"
     torch.save(cut.state_dict(), path)
 
-    resumed = _job(box, style, tmp_path)
+    resumed = mesh_job(FRESH, box, [style], tmp_path / "out")
     resumed.load_state_dict(torch.load(path, weights_only=False))
     assert resumed.step_count == 2
     while resumed.step_count < 5:

@@ -19,15 +19,19 @@ VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov")
 
 @dataclass(frozen=True)
 class ApplyConfig:
-    model: Path | None = option(None, help="The U-Net saved by restyle image --text ... --save-model MODEL.")
+    model: Path | None = option(None, help="The U-Net saved by restyle image --text ... --save-model MODEL.", flag=None)
     inputs: list[Path] = option(
         help="Images, videos and folders to stylise (a folder: every image and video directly in it, sorted).",
         factory=list,
+        flag=None,
     )
-    output: Path | None = option(None, help="Output folder; each input gives <folder>/<input stem>.<suffix>.")
+    output: Path | None = option(
+        None, flag=None, help="Output folder; each input gives <folder>/<input stem>.<suffix>."
+    )
     size: int | None = option(
         None, min=1, max=MAX_SIDE,
         help="Long side in pixels each image or video frame is resized to first; not given: the input's own size.",
+        flag="--size",
     )
-    device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
-    overwrite: bool = option(False, help=OVERWRITE_FILE_HELP)
+    device: str = option("auto", help="auto, cpu, cuda or cuda:N.", flag="--device")
+    overwrite: bool = option(False, help=OVERWRITE_FILE_HELP, flag="--overwrite")

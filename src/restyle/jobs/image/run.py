@@ -1,13 +1,13 @@
-"""``restyle image``: style transfer for photos (NNFM or Gram), the losses the mesh pipeline reuses.
+"""``restyle image``: style transfer for photos (NNFM or Gram) by optimising the pixels; with ``--text``, the
+CLIPstyler run of ``text``.
 
-Shapes: images ``[1,3,H,W]`` sRGB 0..1 throughout; H, W follow ``size`` (long side) or ``size_pixels`` (pixel
-count) with the aspect ratio kept. Sizing, colour preparation and the starting image are in ``image_inputs``,
-the optimiser step in ``image_steps``.
+This module sets the order: inputs checked, the output locked, images (``inputs``) and depth (``depth``) loaded,
+networks built, then the one loop (``steps``) and the writes (``files``). Shapes: images ``[1,3,H,W]`` sRGB 0..1
+throughout; H, W follow ``size`` (long side) or ``size_pixels`` (pixel count) with the aspect ratio kept.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,8 +17,8 @@ import torch
 from restyle.backbones.base import Features
 from restyle.colour.palettes import resolve_palette
 from restyle.errors import ConfigError, InputError
-from restyle.io.images import SAVE_FORMATS, save_image
-from restyle.jobs.image.config import ImageConfig
+from restyle.io.images import save_image
+from restyle.jobs.image.config import IMAGE_PRESETS, TEXT_PRESET, ImageConfig
 from restyle.jobs.image.depth import (
     DepthGuide,
     check_depth_options,
@@ -31,18 +31,19 @@ from restyle.jobs.image.depth import (
 )
 from restyle.jobs.image.files import (
     ImageResult,
+    check_output_format,
+    claim_outputs,
     content_sizing,
-    output_pixels,
+    open_metrics,
+    output_lock,
+    prepare_run,
+    require_content_and_output,
     resolve_defaults,
-    sidecar_paths,
     style_sizing,
+    write_result,
 )
 from restyle.jobs.image.inputs import RunImages, check_init, init_path, load_run_images
-from restyle.jobs.image.steps import (
-    PixelOptimizer,
-    intermediate_path,
-    intermediate_paths,
-)
+from restyle.jobs.image.steps import PixelOptimizer, ScheduledStep, optimise_image
 from restyle.jobs.image.text import run_text
 from restyle.losses.palette import palette_loss
 from restyle.losses.tv import tv_loss
@@ -50,49 +51,15 @@ from restyle.objectives.masked_styles import MaskedStyles
 from restyle.objectives.networks import Networks, build_networks, style_and_content_features
 from restyle.objectives.registry import STYLE_OBJECTIVES, lookup
 from restyle.objectives.style import StyleObjective, content_objective
-from restyle.params.pixels import PixelImage
-from restyle.run.files import locked_output, palette_file, refuse_existing_file, refuse_overlap
-from restyle.run.loop import (
-    MetricsLog,
-    PhaseCallback,
-    StepCallback,
-    StepInfo,
-    as_floats,
-    check_finite,
-    check_weights,
-    learning_rate,
-    palette_weight,
-    report,
-    resolve_device,
-    set_learning_rate,
-    write_config,
-)
-from restyle.run.preflight import check_image_output, check_memory, image_bytes
+from restyle.run.files import palette_file
+from restyle.run.loop import PhaseCallback, StepCallback, check_weights, palette_weight, report
 from restyle.sections import StyleConfig
 
-TEXT_PRESET = "clipstyler"  # what a text run without a preset uses
-IMAGE_PRESETS: dict[str, dict] = {
-    # CLIPstyler (Kwon & Ye 2022; used by --text): a U-Net trained 200 steps, Adam 5e-4 halved every 100; content
-    # on VGG19 conv4_2 + conv5_2 (MSE, summed) at 150; TV 2e-3. Size 512 on the long side: CLIPstyler squashes to
-    # 512 x 512, we keep the aspect ratio.
-    "clipstyler": {
-        "size": 512,
-        "style": {"backbone": "vgg19", "content_backbone": "vgg19", "content_taps": ["conv4_2", "conv5_2"],
-                  "content_reduction": "sum"},
-        "weights": {"content": 150.0, "tv": 2e-3},
-        "optim": {"optimizer": "adam", "lr": 5e-4, "iters": 200, "lr_decay": 0.5, "lr_decay_every": 100},
-    },
-    # Gatys et al. 2016: Gram matrices of VGG relu1_1..relu5_1, content on VGG.
-    "gatys": {"style": {"method": "gram", "backbone": "vgg16"}, "optim": {"lr": 0.02, "iters": 500}},
-    # The CLIP paper's VGG baseline: NNFM on VGG16 relu3_1..relu3_3, style 200 and content 1, both summed over layers.
-    "nnfm-vgg": {"style": {"method": "nnfm", "backbone": "vgg16"}, "weights": {"style": 200.0, "content": 1.0}},
-    # The CLIP paper's setting: NNFM on CLIP-RN50, VGG content, colour palette from the style image.
-    "nnfm-clip": {
-        "style": {"method": "nnfm", "backbone": "clip-rn50"},
-        "weights": {"style": 1e4, "content": 22.0},
-        "palette": {"source": "auto", "weight": 2000.0},
-    },
-}
+# IMAGE_PRESETS, TEXT_PRESET and resolve_defaults are the job's door for the API and the CLI
+__all__ = ["IMAGE_PRESETS", "TEXT_PRESET", "ImageConfig", "ImageResult", "build_image_style_objective",
+           "resolve_defaults", "run"]
+
+StepLossTerms = Callable[..., dict[str, torch.Tensor]]  # (current [1,3,H,W], step) -> weighted loss terms
 
 
 def _check_tap_weights(style: StyleConfig) -> None:
@@ -119,14 +86,9 @@ def _inputs(config: ImageConfig, config_file: Path | None) -> list[tuple[str, Pa
     return inputs + [(role, path) for role, path in optional if path is not None] + depth_input_files(config)
 
 
-def _check_inputs(config: ImageConfig, config_file: Path | None = None) -> tuple[Path, list[Path], Path]:
-    if config.content is None:
-        raise ConfigError("no content image given")
-    if not config.styles:
-        raise ConfigError("no style image given (use -s STYLE, or --text PROMPT)")
-    if config.output is None:
-        raise ConfigError("no output path given (use -o OUT)")
-    check_image_output(config.output, tuple(SAVE_FORMATS))
+def _check_inputs(config: ImageConfig, config_file: Path | None = None) -> None:
+    require_content_and_output(config, styles=True)
+    check_output_format(config)
     check_depth_options(config)
     _require_existing([config.content, *config.styles, *(path for _, path in depth_input_files(config))])
     check_init(config.init)
@@ -134,11 +96,7 @@ def _check_inputs(config: ImageConfig, config_file: Path | None = None) -> tuple
     _check_tap_weights(config.style)
     if config.save_every < 0:
         raise ConfigError(f"save_every must be 0 (never) or a number of steps; got {config.save_every}")
-    outputs = [config.output, *sidecar_paths(config.output),
-               *intermediate_paths(config.output, config.save_every, config.optim.iters)]
-    refuse_overlap(outputs, _inputs(config, config_file))
-    refuse_existing_file(config.output, overwrite=config.overwrite)
-    return config.content, list(config.styles), config.output
+    claim_outputs(config, _inputs(config, config_file))
 
 
 def build_image_style_objective(
@@ -175,68 +133,62 @@ def run(
     and a lock file beside the output keeps a second run of the same output out.
     """
     if config.text is not None:
-        if config.styles:
-            raise ConfigError("--text with -s is not available yet: give either a text prompt or style images")
-        if wants_depth(config):
-            raise ConfigError("the depth options are not available with --text (CLIPstyler has no depth term)")
+        _refuse_text_with_styles_or_depth(config)
         return run_text(config, on_step, config_file=config_file, on_phase=on_phase)
-    _, _, output = _check_inputs(config, config_file)
-    with locked_output(output.parent, f".{output.name}.lock"):
+    _check_inputs(config, config_file)
+    with output_lock(config.output):
         return _run(config, on_step, on_phase)
 
 
-def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallback | None = None) -> ImageResult:
-    content_path, style_paths, output = config.content, list(config.styles), config.output
-    # a permission of this invocation, not a setting of the run: the config.toml written must not carry it
-    config = dataclasses.replace(resolve_defaults(config), overwrite=False)
-    device = resolve_device(config.device)
-    check_memory(image_bytes(output_pixels(config)), str(device), "this image run")
-    torch.manual_seed(config.optim.seed)
+def _refuse_text_with_styles_or_depth(config: ImageConfig) -> None:
+    if config.styles:
+        raise ConfigError("--text with -s is not available yet: give either a text prompt or style images")
+    if wants_depth(config):
+        raise ConfigError("the depth options are not available with --text (CLIPstyler has no depth term)")
 
-    report(on_phase, f"loading {content_path.name} and the style image{'s' * (len(style_paths) != 1)}")
-    images = load_run_images(
-        content_path, style_paths, content_size=content_sizing(config), style_size=style_sizing(config),
-        preserve_color=config.preserve_color, init=config.init, seed=config.optim.seed, device=device,
-    )
+
+def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallback | None = None) -> ImageResult:
+    config, device = prepare_run(config, "this image run")
+    images = _load_images(config, device, on_phase)
     # masks first: a style mask that selects nothing is refused before the networks load
     guide = prepare_depth(config, images.target, on_phase) if wants_depth(config) else None
+    loss_terms = _objective(config, images, guide, device, on_phase)
+    image = run_pixels(images.start, images.target, guide).to(device)
+    optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr)
+    step = ScheduledStep(config.optim, optimizer.optimizer,
+                         lambda n: optimizer.step(functools.partial(loss_terms, step=n)))
+
+    def final() -> torch.Tensor:
+        return images.finish(image())
+
+    metrics = open_metrics(config.output, on_phase, f"optimising ({config.optim.iters} steps)")
+    intermediates = optimise_image(step, config, metrics, lambda path: save_image(final(), path), on_step)
+    return write_result(config, final, metrics, intermediates, on_phase)
+
+
+def _load_images(config: ImageConfig, device: torch.device, on_phase: PhaseCallback | None) -> RunImages:
+    styles = list(config.styles)
+    report(on_phase, f"loading {config.content.name} and the style image{'s' * (len(styles) != 1)}")
+    return load_run_images(
+        config.content, styles, content_size=content_sizing(config), style_size=style_sizing(config),
+        preserve_color=config.preserve_color, init=config.init, seed=config.optim.seed, device=device,
+    )
+
+
+def _objective(
+    config: ImageConfig, images: RunImages, guide: DepthGuide | None, device: torch.device,
+    on_phase: PhaseCallback | None,
+) -> StepLossTerms:
+    """The networks, the palette and the fixed targets, bound into the loss terms of a step's image."""
     report(on_phase, "loading networks")
     nets = build_networks(config.style, config.pretrained, device)
     _check_tap_weights(config.style)
     palette = resolve_palette(config.palette.source, [s[0] for s in images.styles], k=config.palette.colors,
                               seed=config.optim.seed)
-
     style_objective = _style_loss(config, nets, images.styles, guide)
     with torch.no_grad():
         content_targets = nets.content(images.target, config.style.content_taps)
-
-    image = run_pixels(images.start, images.target, guide).to(device)
-    optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr)
-    metrics = MetricsLog()
-    report(on_phase, f"optimising ({config.optim.iters} steps)")
-    metrics.open(sidecar_paths(output)[1])  # appended as the run goes, once every input has loaded
-    intermediates: list[Path] = []
-    for step in range(config.optim.iters):
-        lr = learning_rate(config.optim, step)
-        set_learning_rate(optimizer.optimizer, lr)
-        loss_terms = functools.partial(_loss_terms, config, nets, style_objective, content_targets, palette,
-                                       guide, step=step)
-        evaluation = optimizer.step(loss_terms)
-        info = StepInfo(step + 1, config.optim.iters, lr, as_floats(evaluation.terms, evaluation.total))
-        check_finite(info.losses, info.step)
-        metrics.record(info, config.optim.log_every)
-        if config.save_every and info.step % config.save_every == 0:
-            intermediates.append(_save_intermediate(images, image, output, info.step))
-        if on_step is not None:
-            on_step(info)
-
-    report(on_phase, f"writing {output.name}")
-    result_image = images.finish(image())
-    config_path, metrics_path = sidecar_paths(output)
-    save_image(result_image, output)
-    write_config(config, config_path)
-    metrics.write(metrics_path)
-    return ImageResult(result_image, output, config_path, metrics_path, config, tuple(intermediates))
+    return functools.partial(_loss_terms, config, nets, style_objective, content_targets, palette, guide)
 
 
 def _style_loss(
@@ -248,12 +200,6 @@ def _style_loss(
     masked = MaskedStyles.build(style_groups(config), styles,
                                 lambda group: build_image_style_objective(config, nets, group))
     return functools.partial(masked, masks=guide.style_masks)
-
-
-def _save_intermediate(images: RunImages, image: PixelImage, output: Path, step: int) -> Path:
-    path = intermediate_path(output, step)
-    save_image(images.finish(image()), path)
-    return path
 
 
 def _loss_terms(
@@ -272,10 +218,7 @@ def _loss_terms(
                                                                    content_taps)
     terms = {"style": weights.style * style_objective(style_features)}
     if weights.content:
-        tap_weights = config.style.content_tap_weights
-        terms["content"] = weights.content * content_objective(
-            content_features, content_targets, tap_weights=tap_weights, reduction=config.style.content_reduction,
-            gamma=None if guide is None else guide.content_gamma)
+        terms["content"] = weights.content * _content_loss(config, content_features, content_targets, guide)
     if weights.tv:
         terms["tv"] = weights.tv * tv_loss(current)
     if guide is not None and guide.estimator is not None:
@@ -283,3 +226,12 @@ def _loss_terms(
     if palette is not None:
         terms["palette"] = palette_weight(config.palette, config.optim, step) * palette_loss(current, palette)
     return terms
+
+
+def _content_loss(
+    config: ImageConfig, features: Features, targets: Features, guide: DepthGuide | None
+) -> torch.Tensor:
+    """The content loss, unweighted; with a depth content mask, masked by it."""
+    return content_objective(features, targets, tap_weights=config.style.content_tap_weights,
+                             reduction=config.style.content_reduction,
+                             gamma=None if guide is None else guide.content_gamma)

@@ -1,16 +1,30 @@
-"""The optimisation step of ``restyle image`` (Adam or L-BFGS on the pixels) and its intermediate images."""
+"""The optimisation steps of ``restyle image``: Adam or L-BFGS on the pixels (:class:`PixelOptimizer`), the
+learning-rate schedule around any step (:class:`ScheduledStep`, the text run's too), and the one loop with its
+intermediate images (:func:`optimise_image`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from restyle.jobs.image.config import ImageConfig
 from restyle.objectives.registry import lookup
 from restyle.params.pixels import PixelImage
-from restyle.run.loop import weighted_total
+from restyle.run.loop import (
+    Every,
+    MetricsLog,
+    StepCallback,
+    StepInfo,
+    as_floats,
+    learning_rate,
+    optimise,
+    set_learning_rate,
+    weighted_total,
+)
+from restyle.sections import OptimConfig
 
 LossTerms = Callable[[torch.Tensor], dict[str, torch.Tensor]]  # current image [1,3,H,W] -> weighted loss terms
 
@@ -114,3 +128,40 @@ def intermediate_paths(output: Path, every: int, iters: int) -> list[Path]:
     if every <= 0:
         return []
     return [intermediate_path(output, step) for step in range(every, iters + 1, every)]
+
+
+@dataclass
+class ScheduledStep:
+    """One step of a run under the step-decay learning rate: the rate of the step is set on ``optimizer``, then
+    ``take(step)`` (0-based) evaluates the loss, updates the parameters and says what the step started from."""
+
+    optim: OptimConfig
+    optimizer: torch.optim.Optimizer
+    take: Callable[[int], Evaluation]
+    taken: int = field(default=0, init=False)  # steps taken so far
+
+    def __call__(self) -> StepInfo:
+        step = self.taken
+        lr = learning_rate(self.optim, step)
+        set_learning_rate(self.optimizer, lr)
+        evaluation = self.take(step)
+        self.taken += 1
+        return StepInfo(step + 1, self.optim.iters, lr, as_floats(evaluation.terms, evaluation.total))
+
+
+def optimise_image(
+    step: Callable[[], StepInfo], config: ImageConfig, metrics: MetricsLog, save: Callable[[Path], None],
+    on_step: StepCallback | None,
+) -> tuple[Path, ...]:
+    """All ``config.optim.iters`` steps through the one loop (:func:`restyle.run.loop.optimise`), with
+    ``save(path)`` writing the current image every ``save_every`` steps; the intermediate images, in step order."""
+    intermediates: list[Path] = []
+
+    def save_intermediate(step_number: int) -> None:
+        path = intermediate_path(config.output, step_number)
+        save(path)
+        intermediates.append(path)
+
+    optimise(step, start=0, total=config.optim.iters, metrics=metrics, log_every=config.optim.log_every,
+             every=(Every(config.save_every, save_intermediate),), on_step=on_step)
+    return tuple(intermediates)

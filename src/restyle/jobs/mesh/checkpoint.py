@@ -11,19 +11,17 @@ which). Every other key must match.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from restyle.configs import to_dict
-from restyle.errors import InputError, first_line
+from restyle.errors import DivergedError, InputError, first_line
 from restyle.io.atomic import atomic_path
-from restyle.run.files import file_sha256, palette_file
+from restyle.jobs.mesh.state import MeshState
+from restyle.run.files import CHECKPOINT_NAME, CONFIG_NAME, file_sha256, palette_file
 
-if TYPE_CHECKING:
-    from restyle.jobs.mesh.run import MeshJob
-
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = CHECKPOINT_NAME
 FORMAT = 1
 FREE_KEYS = ("mesh", "styles", "output", "device", "overwrite", "optim.iters", "optim.log_every")
 FREE_SECTIONS = ("outputs.", "pretrained.")
@@ -47,7 +45,7 @@ def resume_keys(config: Any) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in FREE_KEYS and not k.startswith(FREE_SECTIONS)}
 
 
-def input_hashes(job: MeshJob) -> dict[str, str]:
+def input_hashes(job: MeshState) -> dict[str, str]:
     """SHA-256 of every file the run reads, keyed by its role (``mesh``, ``mesh file tex.png``, ``style 1``)."""
     mesh_path = job.mesh.source.resolve()
     hashes = {"mesh": file_sha256(mesh_path)}
@@ -63,11 +61,21 @@ def input_hashes(job: MeshJob) -> dict[str, str]:
     return hashes
 
 
-def provenance(job: MeshJob) -> dict[str, Any]:
+def provenance(job: MeshState) -> dict[str, Any]:
+    """What ties a checkpoint to its run: the format, the inputs' hashes and the config keys a resume keeps."""
     return {"format": FORMAT, "inputs": input_hashes(job), "config": resume_keys(job.config)}
 
 
-def save(job: MeshJob, origin: dict[str, Any]) -> Path:
+def refuse_non_finite(job: MeshState) -> None:
+    """DivergedError when the textures hold NaN or infinite values: a finite loss can still come with an infinite
+    gradient, and its step must not replace a good checkpoint."""
+    if not all(bool(torch.isfinite(p).all()) for p in job.params.parameters()):
+        raise DivergedError(f"the run diverged at step {job.step_count}: the textures hold NaN or infinite "
+                            "values; the last good checkpoint is kept (try a lower lr)")
+
+
+def save(job: MeshState, origin: dict[str, Any]) -> Path:
+    """Write ``checkpoint.pt`` (``origin``: the run's :func:`provenance`, then the state), whole or not at all."""
     path = job.output / CHECKPOINT
     with atomic_path(path) as tmp:
         torch.save({"provenance": origin, "state": job.state_dict()}, tmp)
@@ -109,13 +117,13 @@ def read(path: Path, device: torch.device) -> dict[str, Any]:
 
 def load_resume_config(folder: Path) -> Path:
     """The ``config.toml`` of a run folder to resume, or an InputError saying what is missing."""
-    for needed in ("config.toml", CHECKPOINT):
+    for needed in (CONFIG_NAME, CHECKPOINT):
         if not (folder / needed).is_file():
             raise InputError(f"{folder}: cannot resume, no {needed} in this folder")
-    return folder / "config.toml"
+    return folder / CONFIG_NAME
 
 
-def resume(job: MeshJob, origin: dict[str, Any]) -> None:
+def resume(job: MeshState, origin: dict[str, Any]) -> None:
     """Load the run folder's checkpoint into ``job`` after checking that it belongs to this run."""
     path = job.output / CHECKPOINT
     content = read(path, job.device)

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from restyle.configs import option
-from restyle.errors import ConfigError
+from restyle.configs import check_ranges, option
 from restyle.objectives.depth_config import MeshDepthConfig
 from restyle.render.shading import ShadingConfig
 from restyle.render.views import ViewConfig
@@ -58,37 +57,41 @@ class TextureConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.residual_levels < 1:
-            raise ConfigError(f"texture.residual_levels must be at least 1, got {self.residual_levels}")
-        if self.style_scale < 1.0:
-            raise ConfigError(f"texture.style_scale must be at least 1 (the style covers the render), got "
-                              f"{self.style_scale}")
+        check_ranges(self, "texture")
 
 
 @dataclass
 class MeshConfig:
     """Everything ``restyle mesh`` can be told; ``config.toml`` in the output folder holds it fully resolved."""
 
-    mesh: Path | None = option(None, help="The asset to stylise (OBJ+MTL, glTF, GLB, PLY).")
-    styles: list[Path] = option(factory=list, help="One or more style images (their features are pooled).")
-    output: Path | None = option(None, help="Output folder.")
+    mesh: Path | None = option(None, help="The asset to stylise (OBJ+MTL, glTF, GLB, PLY).", flag=None)
+    styles: list[Path] = option(factory=list, help="One or more style images (their features are pooled).", flag=None)
+    output: Path | None = option(None, help="Output folder.", flag=None)
     text: str | None = option(
         None, help="Text prompt (CLIPstyler's directional and patch CLIP losses on the renders): alone instead of "
-        "style images, or with them for both losses together."
+        "style images, or with them for both losses together.",
+        flag="--text",
     )
-    unwrap: bool = option(True, help="Unwrap meshes without UVs automatically (xatlas) instead of refusing them.")
-    device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
-    overwrite: bool = option(False, help=OVERWRITE_RUN_HELP)
-    style: StyleConfig = option(factory=StyleConfig, help="Style loss.")
+    unwrap: bool = option(
+        True, flag="--unwrap", negatable=True,
+        help="Unwrap meshes without UVs automatically (xatlas) instead of refusing them.",
+    )
+    device: str = option("auto", help="auto, cpu, cuda or cuda:N.", flag="--device")
+    overwrite: bool = option(False, help=OVERWRITE_RUN_HELP, flag="--overwrite")
+    style: StyleConfig = option(
+        omit_flags=("style_taps", "content_taps", "style_tap_weights", "content_tap_weights"),
+        factory=StyleConfig, help="Style loss.",
+    )
     weights: LossWeights = option(factory=LossWeights, help="Loss weights.")
     palette: PaletteConfig = option(factory=lambda: PaletteConfig(source="auto"), help="Colour palette loss.")
     optim: OptimConfig = option(
-        factory=lambda: OptimConfig(iters=15000, lr=0.0095, log_every=10), help="Optimiser."
+        factory=lambda: OptimConfig(iters=15000, lr=0.0095, log_every=10), help="Optimiser.",
+        omit_flags=("optimizer",),
     )
     render: RenderConfig = option(factory=RenderConfig, help="Training renders.")
-    texture: TextureConfig = option(factory=TextureConfig, help="Texture parameterisation and start.")
+    texture: TextureConfig = option(factory=TextureConfig, help="Texture parameterisation and start.", flags=False)
     views: ViewConfig = option(factory=ViewConfig, help="Random cameras and lights.")
-    shading: ShadingConfig = option(factory=ShadingConfig, help="Shading model.")
+    shading: ShadingConfig = option(factory=ShadingConfig, help="Shading model.", flags=False)
     outputs: OutputConfig = option(factory=OutputConfig, help="What is written besides the asset.")
     depth: MeshDepthConfig = option(factory=MeshDepthConfig, help="Style by depth and view angle.")
     pretrained: WeightsConfig = option(factory=WeightsConfig, help="Pretrained weight files.")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,13 +19,22 @@ from restyle.io.meshes import TexturedMesh
 from restyle.io.texture_padding import dilate_texture
 from restyle.io.uv_islands import mesh_island_masks
 from restyle.jobs.mesh.config import MeshConfig
+from restyle.jobs.mesh.state import MeshState
 from restyle.params.residual import ResidualTexture
-from restyle.run.files import palette_file
+from restyle.run.files import (
+    BEFORE_AFTER_NAME,
+    CONFIG_NAME,
+    FIXED_RUN_FILES,
+    METRICS_NAME,
+    OBJ_FOLDER,
+    PALETTE_NAME,
+    PREVIEW_NAME,
+    TURNTABLE_SUFFIXES,
+    palette_file,
+    turntable_name,
+)
 from restyle.run.loop import write_config
 from restyle.run.previews import contact_sheet, turntable_frames, write_turntable
-
-if TYPE_CHECKING:
-    from restyle.jobs.mesh.run import MeshJob
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ def final_texture(
     return torch.where(island, stylised, base)
 
 
-def final_textures(job: MeshJob) -> list[torch.Tensor]:
+def final_textures(job: MeshState) -> list[torch.Tensor]:
     """Per slot the exported texture ``[3,Ht,Wt]`` at the original's resolution (see :func:`export_bases`)."""
     bases = export_bases(job.mesh, job.loaded_textures)
     islands = mesh_island_masks(job.mesh, [tuple(b.shape[-2:]) for b in bases])
@@ -92,21 +100,24 @@ def final_textures(job: MeshJob) -> list[torch.Tensor]:
     return finals
 
 
-# Written by every run whatever its settings; the rest depends on the mesh name, the slots and the turntable.
-FIXED_OUTPUTS = ("config.toml", "metrics.jsonl", "checkpoint.pt", "palette.png", "before_after.png", "preview.png")
+def asset_files(config: MeshConfig, out: Path) -> tuple[Path, Path]:
+    """The stylised asset's GLB and OBJ in ``out``, named after the mesh."""
+    name = config.mesh.stem if config.mesh else "asset"
+    return out / f"{name}_stylized.glb", out / OBJ_FOLDER / f"{name}_stylized.obj"
 
 
 def output_files(config: MeshConfig, out: Path, slots: int) -> tuple[list[Path], list[Path]]:
     """Every file a run writes into ``out``, and the folders it owns outright (``obj/``: the exporter names
     its textures after the slots), so that none of them can be an input (see ``run_files.refuse_overlap``)."""
-    name = config.mesh.stem if config.mesh else "asset"
-    files = [out / f"{name}_stylized.glb", *(out / n for n in FIXED_OUTPUTS)]
+    # FIXED_RUN_FILES: written by every run whatever its settings; the rest depends on the mesh name, the slots and
+    # the turntable
+    files = [asset_files(config, out)[0], *(out / n for n in FIXED_RUN_FILES)]
     files += [out / f"{kind}_{index}.png" for kind in ("residual", "coverage") for index in range(slots)]
-    files += [out / f"turntable.{suffix}" for suffix in ("gif", "mp4")]  # also the one a later run might pick
-    return files, [out / "obj"]
+    files += [out / turntable_name(suffix) for suffix in TURNTABLE_SUFFIXES]  # also the one a later run might pick
+    return files, [out / OBJ_FOLDER]
 
 
-def input_files(job: MeshJob, config_file: Path | None, resume: bool) -> list[tuple[str, Path]]:
+def input_files(job: MeshState, config_file: Path | None, resume: bool) -> list[tuple[str, Path]]:
     """Every file the run reads, with its role for messages. A resumed run's own config.toml is its to rewrite."""
     inputs = [("mesh file", path) for path in job.mesh.source_files]
     inputs += [("style image", path) for path in job.config.styles]
@@ -118,13 +129,19 @@ def input_files(job: MeshJob, config_file: Path | None, resume: bool) -> list[tu
     return inputs
 
 
-def write_outputs(job: MeshJob) -> MeshResult:
+def result(job: MeshState, finals: list[torch.Tensor]) -> MeshResult:
+    """The run's result: ``finals`` (per slot ``[3,Ht,Wt]``, see :func:`final_textures`) and the files it names."""
+    glb, obj = asset_files(job.config, job.output)
+    return MeshResult(finals, job.output, glb, obj, job.config, job.step_count)
+
+
+def write_outputs(job: MeshState) -> MeshResult:
+    """Export the asset (GLB, OBJ) and write every side output: residual and coverage maps, the palette swatch,
+    the previews, the resolved config and the metrics."""
     out, config = job.output, job.config
     finals = final_textures(job)
-    name = config.mesh.stem if config.mesh else "asset"
     arrays = [t.permute(1, 2, 0).numpy() for t in finals]
-    glb = out / f"{name}_stylized.glb"
-    obj = out / "obj" / f"{name}_stylized.obj"
+    glb, obj = asset_files(config, out)
     export_glb(job.mesh, arrays, glb)
     export_obj(job.mesh, arrays, obj)
     for index, (param, covered) in enumerate(zip(job.params, job.coverage, strict=True)):
@@ -132,32 +149,32 @@ def write_outputs(job: MeshJob) -> MeshResult:
         save_image((param.residual.detach().cpu() * 0.5 + 0.5).clamp(0, 1), out / f"residual_{index}.png")
         save_image(covered.float().cpu()[None].expand(3, -1, -1), out / f"coverage_{index}.png")
     if job.palette is not None:
-        save_image(palette_swatch(job.palette.cpu()), out / "palette.png")
+        save_image(palette_swatch(job.palette.cpu()), out / PALETTE_NAME)
     _write_previews(job, finals)
-    write_config(config, out / "config.toml")
-    job.metrics.write(out / "metrics.jsonl")
-    return MeshResult(finals, out, glb, obj, config, job.step_count)
+    write_config(config, out / CONFIG_NAME)
+    job.metrics.write(out / METRICS_NAME)
+    return result(job, finals)
 
 
 @torch.no_grad()
-def write_progress_preview(job: MeshJob) -> Path:
+def write_progress_preview(job: MeshState) -> Path:
     """``preview.png``: the current textures on the contact sheet's views at half the preview size, to watch a run
     as it goes (written whole or not at all, like every image)."""
     outputs = job.config.outputs
     textures = [texture.detach().cpu() for texture in job.textures()]
     sheet = contact_sheet(job.geometry.to("cpu"), textures, job.wraps, n_views=outputs.sheet_views,
                           size=max(16, outputs.preview_size // 2), seed=job.config.optim.seed)
-    save_image(sheet, job.output / "preview.png")
-    return job.output / "preview.png"
+    save_image(sheet, job.output / PREVIEW_NAME)
+    return job.output / PREVIEW_NAME
 
 
-def _write_previews(job: MeshJob, finals: list[torch.Tensor]) -> None:
+def _write_previews(job: MeshState, finals: list[torch.Tensor]) -> None:
     """``before_after.png`` (the asset as loaded, then the result) and the turntable when asked."""
     outputs, geometry = job.config.outputs, job.geometry.to("cpu")
     sheet_args = {"n_views": outputs.sheet_views, "size": outputs.preview_size, "seed": job.config.optim.seed}
     before = contact_sheet(geometry, export_bases(job.mesh, job.loaded_textures), job.wraps, **sheet_args)
     after = contact_sheet(geometry, finals, job.wraps, **sheet_args)
-    save_image(torch.cat([before, after], dim=1), job.output / "before_after.png")
+    save_image(torch.cat([before, after], dim=1), job.output / BEFORE_AFTER_NAME)
     if outputs.turntable != "none":
         frames = turntable_frames(geometry, finals, job.wraps, size=outputs.preview_size)
-        write_turntable(frames, job.output / f"turntable.{outputs.turntable}")
+        write_turntable(frames, job.output / turntable_name(outputs.turntable))

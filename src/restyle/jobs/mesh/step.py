@@ -11,24 +11,29 @@ Shapes: renders ``[P,3,H,W]`` per pass of P views; backgrounds ``[B,3,H,W]`` (or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
-from restyle.jobs.mesh.views import add_seen_texels
+from restyle.jobs.mesh.state import MeshState
 from restyle.losses.tv import tv_loss
 from restyle.objectives.networks import style_and_content_features
 from restyle.objectives.style import content_objective
 from restyle.render.camera import Cameras
 from restyle.render.gbuffer import GBuffer
 from restyle.render.shading import Lights
-from restyle.run.loop import as_floats, palette_weight, weighted_total
-
-if TYPE_CHECKING:
-    from restyle.jobs.mesh.run import MeshJob
+from restyle.run.loop import StepInfo, as_floats, check_finite, palette_weight, weighted_total
 
 
-def step_gradients(job: MeshJob) -> dict[str, float]:
+def take_step(job: MeshState) -> StepInfo:
+    """One optimisation step of ``job``: its gradients, then the optimiser's move. A non-finite loss raises
+    DivergedError before the optimiser moves the textures, so a NaN step never reaches them."""
+    lr = job.begin_step()
+    losses = step_gradients(job)
+    check_finite(losses, job.step_count + 1)  # before the optimiser moves the textures
+    job.end_step()
+    return StepInfo(job.step_count, job.config.optim.iters, lr, losses)
+
+
+def step_gradients(job: MeshState) -> dict[str, float]:
     """Accumulate the step's gradients in the textures' ``.grad``; returns the loss values (global ones)."""
     losses = _view_gradients(job)
     terms = texture_terms(job)
@@ -41,7 +46,7 @@ def step_gradients(job: MeshJob) -> dict[str, float]:
     return losses
 
 
-def _view_gradients(job: MeshJob) -> dict[str, float]:
+def _view_gradients(job: MeshState) -> dict[str, float]:
     batch = job.config.render.views_per_step
     views = job.views.draw(batch)
     backgrounds = job.style_backgrounds(batch, job.config.render.render_size) if job.style_objective else None
@@ -53,18 +58,18 @@ def _view_gradients(job: MeshJob) -> dict[str, float]:
         (share * total).backward()
         for name, value in as_floats(terms, total).items():
             losses[name] = losses.get(name, 0.0) + share * value
-    job.coverage = job.ranks.union_coverage(job.coverage)
+    job.share_coverage()
     job.ranks.sum_gradients(list(job.params.parameters()), job.step_count + 1)
     return job.ranks.summed_losses(losses)
 
 
-def view_terms(job: MeshJob, cameras: Cameras, lights: Lights, gbuffer: GBuffer,
+def view_terms(job: MeshState, cameras: Cameras, lights: Lights, gbuffer: GBuffer,
                backgrounds: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """The losses of one pass over some of the step's views (means over them); ``backgrounds`` are their style
     backgrounds, None without a style loss. Adds the texels the views read to the job's coverage."""
     config, weights = job.config, job.config.weights
     out = job.render_batch(job.textures(), cameras, lights, gbuffer)
-    job.coverage = add_seen_texels(job.coverage, job.islands, out.surface, job.wraps)
+    job.add_coverage(out.surface)
     terms, content_features, reference_behind = {}, None, torch.zeros_like(out.images)
     if job.style_objective is not None:
         # Shading over black is premultiplied colour, so either composite is one multiply-add away.
@@ -97,7 +102,7 @@ def view_terms(job: MeshJob, cameras: Cameras, lights: Lights, gbuffer: GBuffer,
     return terms
 
 
-def texture_terms(job: MeshJob) -> dict[str, torch.Tensor]:
+def texture_terms(job: MeshState) -> dict[str, torch.Tensor]:
     """The losses on the whole textures: the palette's, over every texel covered so far."""
     if job.palette is None:
         return {}
