@@ -35,8 +35,7 @@ __all__ = [
     "WEIGHT_SOURCES", "ApplyConfig", "ImageConfig", "MeshConfig", "PhaseCallback", "RenderAssetConfig",
     "StepCallback", "StepInfo", "WeightsConfig", "apply_model", "check_writable", "download_weights",
     "find_checkpoint", "image_config", "is_main_process", "mesh_config", "parse_hex_palette", "render_preview",
-    "resolved_image_config",
-    "resolved_mesh_config", "split_style_spec", "stylize_image", "stylize_mesh", "weights_table",
+    "resolved_config", "split_style_spec", "stylize_image", "stylize_mesh", "weights_table",
 ]
 
 
@@ -76,23 +75,6 @@ def image_config(
         config_file=Path(config_file) if config_file else None,
         flags=flags,
     )
-
-
-def resolved_image_config(
-    content: str | Path | None = None,
-    styles: Sequence[str | Path] = (),
-    output: str | Path | None = None,
-    *,
-    preset: str | None = None,
-    config_file: str | Path | None = None,
-    **options: Any,
-) -> ImageConfig:
-    """:func:`image_config` with every "the backbone's" default filled in: what the run writes as its config.toml
-    (``--print-config``). Loads no image and no network."""
-    from restyle.jobs.image import run as image_pipeline
-
-    config = image_config(content, styles, output, preset=preset, config_file=config_file, **options)
-    return image_pipeline.resolve_defaults(config)
 
 
 def stylize_image(
@@ -142,22 +124,14 @@ def mesh_config(
     )
 
 
-def resolved_mesh_config(
-    mesh: str | Path | None = None,
-    styles: Sequence[str | Path] = (),
-    output: str | Path | None = None,
-    *,
-    preset: str | None = None,
-    config_file: str | Path | None = None,
-    resume: str | Path | None = None,
-    **options: Any,
-) -> MeshConfig:
-    """:func:`mesh_config` with every "the backbone's" default filled in: what the run writes as its config.toml
-    (``--print-config``). Loads no mesh and no network."""
-    from restyle.jobs.mesh import run as mesh_pipeline
-
-    config = mesh_config(mesh, styles, output, preset=preset, config_file=config_file, resume=resume, **options)
-    return mesh_pipeline.resolve_defaults(config)
+def resolved_config(config: MeshConfig | ImageConfig) -> MeshConfig | ImageConfig:
+    """``config`` (from :func:`mesh_config` or :func:`image_config`) with every "the backbone's" default filled in:
+    what the run writes as its config.toml (``--print-config``). Loads no input and no network."""
+    if isinstance(config, MeshConfig):
+        from restyle.jobs.mesh import run as job
+    else:
+        from restyle.jobs.image import run as job
+    return job.resolve_defaults(config)
 
 
 def stylize_mesh(

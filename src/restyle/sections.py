@@ -1,4 +1,4 @@
-"""Config dataclasses of the pipelines: style, losses, palette, optimiser, weights, renders, outputs.
+"""The config sections several jobs share: style, losses, palette, optimiser, weights, renders, outputs.
 
 This module imports nothing heavy, so that the CLI can build its help from it quickly.
 

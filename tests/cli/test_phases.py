@@ -1,4 +1,4 @@
-"""Long preparation is visible: the pipelines name each phase before it starts, in order, through ``on_phase``;
+"""Long preparation is visible: the jobs name each phase before it starts, in order, through ``on_phase``;
 the CLI prints them as lines on stderr before the progress lines."""
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import multiprocessing
 import os
+import signal
 import threading
 
 import numpy as np
@@ -18,7 +19,7 @@ from restyle.io.meshes import load_mesh
 from restyle.io.unwrap import parametrize
 
 
-def test_ctrl_c_stops_a_long_unwrap_promptly(monkeypatch) -> None:
+def test_ctrl_c_stops_a_long_unwrap_promptly(monkeypatch, request) -> None:
     """Ctrl-C during a 15-second unwrap kills the xatlas process mid-unwrap (a Ctrl-C that waited for the
     unwrap to finish would kill nothing) and leaves no process behind."""
     killed = []
@@ -29,6 +30,9 @@ def test_ctrl_c_stops_a_long_unwrap_promptly(monkeypatch) -> None:
         original_kill(process)
 
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "kill", kill)
+    # a shell starts background jobs with SIGINT ignored, and Python then leaves it so: give Ctrl-C its usual meaning
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     sphere = trimesh.creation.icosphere(subdivisions=5)  # 20k faces: about 15 s of xatlas
     timer = threading.Timer(1.0, _thread.interrupt_main)  # what Ctrl-C does to the main thread
     timer.start()

@@ -72,7 +72,7 @@ def image_command(
     styles = with_near_far(style, style_near, style_far)
     if print_config:
         print_resolved_config(
-            api.resolved_image_config(content, styles, output, preset=preset, config_file=config, **flags))
+            api.resolved_config(api.image_config(content, styles, output, preset=preset, config_file=config, **flags)))
     with (stopped_cleanly(), warning_lines("restyle image"),
           progress(not quiet, "restyle image") as (on_step, on_phase)):
         result = api.stylize_image(content, styles, output, preset=preset, config_file=config,
@@ -98,8 +98,8 @@ def mesh_command(
     """Stylise a 3D asset: restyle mesh MESH -s STYLE [-s STYLE ...] -o OUTDIR, or MESH --text PROMPT -o OUTDIR."""
     styles = with_near_far(style, style_near, style_far)
     if print_config:
-        print_resolved_config(api.resolved_mesh_config(mesh, styles, output, preset=preset, config_file=config,
-                                                       resume=resume, **flags))
+        print_resolved_config(api.resolved_config(api.mesh_config(mesh, styles, output, preset=preset,
+                                                                  config_file=config, resume=resume, **flags)))
     with stopped_cleanly(), progress(not quiet, "restyle mesh") as (on_step, on_phase):
         result = api.stylize_mesh(mesh, styles, output, preset=preset, config_file=config, resume=resume,
                                   on_step=on_step, on_phase=on_phase, **flags)
