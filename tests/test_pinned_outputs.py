@@ -3,9 +3,11 @@ pastiche, recolour to the style, a pool of views), an image run on the same VGG1
 through the command line with a fixed seed on the CPU; and the mesh run replayed from the config.toml it wrote
 before the move (a config written before a refactor must replay to the same result).
 
-They guard refactors that must not change behaviour: the digests in ``data/pinned_outputs.json`` were written
-before the run kernel moved (issue 20) and must stay equal. A change that is meant to alter results rewrites
-them with ``python tests/test_pinned_outputs.py`` and says so in its commit.
+Each runs with ``--precision fp32`` (the default, ``auto``, is bf16 on hardware that runs it fast), so that the
+same digests prove fp32 to be the arithmetic it always was. They guard refactors that must not change behaviour:
+the digests in ``data/pinned_outputs.json`` were written before the run kernel moved (issue 20) and must stay
+equal. A change that is meant to alter results rewrites them with ``python tests/test_pinned_outputs.py`` and says
+so in its commit.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ PINNED = Path(__file__).with_name("data") / "pinned_outputs.json"
 OLD_CONFIG = Path(__file__).with_name("data") / "pinned_mesh_config.toml"
 pytestmark = pytest.mark.slow
 
-TINY_MESH = ("--iters", "3", "--seed", "7")
+TINY_MESH = ("--iters", "3", "--seed", "7", "--precision", "fp32")
 BATCH = """
 [[job]]
 name = "wave"
@@ -42,7 +44,7 @@ styles = ["{brick}"]
 style = {{backbone = "patch"}}
 render = {{texture_size = 32, render_size = 64, views_per_step = 2}}
 palette = {{source = "none"}}
-optim = {{iters = 3, seed = 5}}
+optim = {{iters = 3, seed = 5, precision = "fp32"}}
 outputs = {{checkpoint_every = 0, turntable = "none", sheet_views = 2, preview_size = 32}}
 """
 # the demo's render and output sizes, made tiny; everything else (recolour, style scale, shared pass, pool) is kept
@@ -92,7 +94,7 @@ def run_all(folder: Path) -> dict[str, str]:
         ("mesh", box, "-s", assets / "styles" / "vangogh_starry_night.jpg", "-o", mesh_out, "--config", demo,
          *TINY_MESH, "--quiet"),
         ("image", assets / "content" / "cc0_chelsea_cat.png", "-s", wave, "-o", image_out, "--backbone", "vgg19",
-         "--iters", "3", "--size", "64", "--style-size", "96", "--seed", "3", "--quiet"),
+         "--iters", "3", "--size", "64", "--style-size", "96", "--seed", "3", "--precision", "fp32", "--quiet"),
         ("batch", manifest, "-o", batch_out),
     ]
     for args in runs:
@@ -110,7 +112,7 @@ def test_a_config_toml_written_before_the_move_replays_to_the_same_texture(tmp_p
     config = tmp_path / "config.toml"
     config.write_text(OLD_CONFIG.read_text().replace("{root}", ROOT.as_posix())
                       .replace("{output}", (tmp_path / "replay").as_posix()))
-    invoke("mesh", "--config", config, "--quiet")
+    invoke("mesh", "--config", config, "--precision", "fp32", "--quiet")
     replayed = pixel_digest(next((tmp_path / "replay" / "obj").glob("*.png")))
     assert replayed == json.loads(PINNED.read_text())["mesh texture"]
 

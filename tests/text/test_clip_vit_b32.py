@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from restyle.backbones.precision import FP32, Precision
 from restyle.errors import InputError, WeightsMissingError
+from restyle.objectives.text import load_clip
+from restyle.sections import WeightsConfig
 from restyle.text.clip_vit_b32 import ClipViTB32, load_clip_vit_b32
 from restyle.text.prompts import encode_prompt
 from restyle.text.tokenizer import load_clip_tokenizer
@@ -39,6 +42,20 @@ def test_image_gradients_flow_to_the_pixels(weights: Path) -> None:
     images = torch.rand(1, 3, 32, 32, requires_grad=True)
     model.encode_image(images).sum().backward()
     assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_the_image_tower_runs_in_the_runs_precision_and_answers_in_float32(weights: Path) -> None:
+    """bf16 (the run's ``--precision``) for the image tower that runs every step; embeddings back in float32, close
+    to fp32's (bf16's 8-bit mantissa through two tiny layers: within a few percent)."""
+    bf16 = Precision("bf16", "cpu")
+    clip, _ = load_clip("clip-vit-b32", WeightsConfig(weights_dir=weights), torch.device("cpu"), precision=bf16)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    assert clip.precision == bf16
+    embedding = clip.encode_image(images)
+    clip.precision = FP32
+    reference = clip.encode_image(images)
+    assert embedding.dtype == torch.float32 and not torch.equal(embedding, reference)
+    assert float((embedding - reference).norm() / reference.norm()) < 0.03
 
 
 def test_encode_prompt_with_the_vit_gives_a_unit_vector(weights: Path) -> None:

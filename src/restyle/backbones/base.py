@@ -18,6 +18,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from restyle.backbones.precision import FP32, Precision
 from restyle.conventions import check_images
 from restyle.errors import ConfigError, InputError, first_line
 
@@ -51,6 +52,21 @@ class Backbone(nn.Module, ABC):
     style_taps: ClassVar[tuple[str, ...]]  # default taps for NNFM style losses
     content_taps: ClassVar[tuple[str, ...]]  # default taps for the content loss
     gram_taps: ClassVar[tuple[str, ...]]  # default taps for the Gram (Gatys) style loss
+    # Whether reduced precision applies: convolution stacks gain several times from bf16; a network with no
+    # weights to speak of (raw patches) has nothing to gain, and rounding its features would only blur them.
+    reduced_precision: ClassVar[bool] = True
+    precision: Precision = FP32  # how a run runs it (set when a run prepares it; see objectives.networks)
+
+    def __call__(self, images: torch.Tensor, taps: Sequence[str], *, embedding: bool = False) -> Features:
+        """:meth:`forward`; in reduced precision (:attr:`precision`) under autocast with channels-last images, the
+        features back in float32, so that no loss ever sees a bf16 feature. In fp32, the plain call."""
+        if not (self.precision.reduced and self.reduced_precision):
+            return super().__call__(images, taps, embedding=embedding)
+        with self.precision.autocast():
+            features = super().__call__(images.contiguous(memory_format=torch.channels_last), taps,
+                                        embedding=embedding)
+        embedded = None if features.embedding is None else features.embedding.float()
+        return Features(tuple(fmap.float() for fmap in features.maps), embedded)
 
     @abstractmethod
     def available_taps(self) -> tuple[str, ...]:

@@ -113,6 +113,7 @@ class PatchBackbone(Backbone):
     style_taps: ClassVar[tuple[str, ...]] = tuple(f"s{level}" for level in range(NUM_LEVELS))
     content_taps: ClassVar[tuple[str, ...]] = ("s2", "s3")  # coarse: layout and colour, not texture
     gram_taps: ClassVar[tuple[str, ...]] = style_taps
+    reduced_precision: ClassVar[bool] = False  # raw colours: no convolution stack to speed up, always float32
 
     def __init__(self, config: PatchBackboneConfig | None = None) -> None:
         super().__init__()

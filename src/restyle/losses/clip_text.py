@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from kornia.augmentation import RandomPerspective
 from torch import Tensor, nn
 
+from restyle.conventions import float32_sums
+
 CLIP_INPUT_SIZE = 224  # CLIP ViT-B/32 input side
 PATCH_THRESHOLD = 0.7  # CLIPstyler's default ``--thresh``
 
@@ -64,6 +66,7 @@ def global_clip_loss(image_embeddings: Tensor, text_embedding: Tensor) -> Tensor
     return (1.0 - cosines).mean()
 
 
+@float32_sums
 def directional_clip_losses(output_embeddings: Tensor, source_embeddings: Tensor, direction: Tensor) -> Tensor:
     """Per-row directional loss ``[N]``: ``1 - cos(normalise(out_n) - normalise(src_n), direction)``.
 
@@ -78,6 +81,7 @@ def directional_clip_losses(output_embeddings: Tensor, source_embeddings: Tensor
     return 1.0 - F.cosine_similarity(image_direction, direction.unsqueeze(0), dim=1)
 
 
+@float32_sums
 def directional_clip_loss(output_embeddings: Tensor, source_embeddings: Tensor, text_direction: Tensor) -> Tensor:
     """Mean over B of :func:`directional_clip_losses` (CLIPstyler's global directional loss); scalar.
 
@@ -89,6 +93,7 @@ def directional_clip_loss(output_embeddings: Tensor, source_embeddings: Tensor, 
     return directional_clip_losses(output_embeddings, source_embeddings, text_direction).mean()
 
 
+@float32_sums
 def patch_clip_loss(
     patch_output_embeddings: Tensor,
     source_embedding: Tensor,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from restyle.conventions import float32_sums
 from restyle.losses.gram import check_feature_maps, prepare_mask
 
 
@@ -22,6 +23,7 @@ def _check_pair(features: Tensor, target: Tensor) -> None:
         )
 
 
+@float32_sums
 def content_loss(features: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean squared error of ``[B, C, H, W]`` features against ``target`` (same shape, or batch 1 broadcast).
 
@@ -38,6 +40,7 @@ def content_loss(features: Tensor, target: Tensor, mask: Tensor | None = None) -
     return (squared * weights).sum() / total.clamp_min(torch.finfo(features.dtype).tiny)
 
 
+@float32_sums
 def scaled_content_loss(features: Tensor, target: Tensor, gamma: Tensor) -> Tensor:
     """``mean((γ ⊙ (F − P))²)`` over ``[B, C, H, W]`` features, with ``gamma`` ``[B or 1, 1, h, w]`` >= 0 resized
     to ``H, W`` (see :func:`restyle.losses.gram.resize_mask`). γ = 1 everywhere gives :func:`content_loss`."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from restyle.conventions import float32_sums
+
 
 def _check_depth(depth: Tensor, name: str) -> None:
     if depth.ndim != 4 or depth.shape[1] != 1 or not depth.is_floating_point():
         raise ValueError(f"{name} must be a float tensor [B, 1, H, W], got {tuple(depth.shape)} {depth.dtype}")
 
 
+@float32_sums
 def depth_loss(output_depth: Tensor, content_depth: Tensor) -> Tensor:
     """Mean squared difference of ``[B, 1, H, W]`` depth maps; ``content_depth`` may have batch 1 (broadcast).
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restyle.conventions import float32_sums
+
 
 def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
     """Resize a ``[B, 1, h, w]`` mask to ``size = (H, W)``; area when shrinking both sides, else bilinear."""
@@ -47,6 +49,7 @@ def prepare_mask(mask: Tensor, features: Tensor) -> Tensor:
     return resize_mask(mask.to(features.dtype), tuple(features.shape[-2:]))
 
 
+@float32_sums
 def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
     """Gram matrix ``[B, C, C]`` of ``[B, C, H, W]`` features, optionally masked by ``[B, 1, h, w]``.
 
@@ -62,6 +65,7 @@ def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
     return weighted @ weighted.transpose(1, 2) / norm.clamp_min(torch.finfo(features.dtype).tiny)
 
 
+@float32_sums
 def gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean squared difference between the Gram of ``features`` and ``target_gram``.
 
@@ -72,6 +76,7 @@ def gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None)
     return (gram - target_gram.to(gram.dtype)).pow(2).mean()
 
 
+@float32_sums
 def relative_gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None) -> Tensor:
     """:func:`gram_loss` relative to the target: ``||G - T||_F^2 / ||T||_F^2``, averaged over the batch.
 

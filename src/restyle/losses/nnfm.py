@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restyle.conventions import float32_sums
+
 DEFAULT_CHUNK_SIZE = 4096
 
 # Far below the smallest norm a softmax-smoothed vector can have (1 / sqrt(C)); it only keeps an
@@ -114,6 +116,7 @@ def _best_match_in_block(queries: Tensor, style_unit_t: Tensor, chunk_size: int,
     return best_idx
 
 
+@float32_sums
 @torch.no_grad()
 def nearest_style_indices(features: Tensor, style: Tensor, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
     """Index into ``style`` ``[M, C]`` of the cosine-nearest style vector of each ``features`` ``[B, N, C]``.
@@ -160,6 +163,7 @@ def _prepare(
     return smooth_features(features, smoothing), smooth_features(style, smoothing)
 
 
+@float32_sums
 def nnfm_loss(
     features: Tensor,
     style: Tensor,
@@ -188,6 +192,7 @@ def nnfm_loss(
     return _weighted_mean(_cosine_distance_to(features, style[indices]), weights)
 
 
+@float32_sums
 def nnfm_loss_reference(
     features: Tensor, style: Tensor, *, weights: Tensor | None = None, smoothing: float | None = None
 ) -> Tensor:

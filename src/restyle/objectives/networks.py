@@ -10,6 +10,7 @@ from typing import TypeVar
 import torch
 
 from restyle.backbones.base import Backbone, Features
+from restyle.backbones.precision import Precision
 from restyle.objectives.registry import BACKBONES, STYLE_OBJECTIVES, content_backbone_name, lookup
 from restyle.objectives.style import StyleObjective
 from restyle.sections import LossWeights, StyleConfig, WeightsConfig
@@ -66,19 +67,24 @@ def _content_weight(style: StyleConfig, content_name: str) -> float:
     return BACKBONES[content_name].content_weight
 
 
-def build_networks(style: StyleConfig, pretrained: WeightsConfig, device: torch.device) -> Networks:
-    """Load the style and content backbones (once when they are the same), frozen, on ``device``."""
+def build_networks(
+    style: StyleConfig, pretrained: WeightsConfig, device: torch.device, *, precision: Precision
+) -> Networks:
+    """Load the style and content backbones (once when they are the same), frozen, on ``device``, to run in
+    ``precision`` (their features always come back in float32; see ``restyle.backbones.precision``)."""
     style_net = lookup(BACKBONES, style.backbone, "backbone").build(pretrained)
     if style.content_backbone == style.backbone:
         content_net = style_net
     else:
         content_net = lookup(BACKBONES, style.content_backbone, "content backbone").build(pretrained)
-    return Networks(_prepared(style_net, device), _prepared(content_net, device))
+    return Networks(_prepared(style_net, device, precision), _prepared(content_net, device, precision))
 
 
-def _prepared(net: Backbone, device: torch.device) -> Backbone:
+def _prepared(net: Backbone, device: torch.device, precision: Precision) -> Backbone:
     """On ``device``, in eval mode, with channels-last convolution weights: the activations follow the weights'
-    layout, and a Gram/VGG19 step at 256 px ran 5-8% faster so on 2 CPU cores (oneDNN); features agree to ~1e-6."""
+    layout, and a Gram/VGG19 step at 256 px ran 5-8% faster so on 2 CPU cores (oneDNN); features agree to ~1e-6.
+    bf16 needs it more: oneDNN's fast bf16 convolutions are channels-last ones."""
+    net.precision = precision
     return net.to(device, memory_format=torch.channels_last).eval()
 
 

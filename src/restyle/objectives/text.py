@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from restyle.backbones.precision import Precision
 from restyle.errors import ConfigError
 from restyle.losses.clip_text import text_direction
 from restyle.objectives.registry import lookup
@@ -19,9 +20,13 @@ from restyle.text.tokenizer import ClipTokenizer, load_clip_tokenizer
 TEXT_ENCODERS: dict[str, Callable[[Path | None, bool], ClipViTB32]] = {"clip-vit-b32": load_clip_vit_b32}
 
 
-def load_clip(name: str, pretrained: WeightsConfig, device: torch.device) -> tuple[ClipViTB32, ClipTokenizer]:
+def load_clip(
+    name: str, pretrained: WeightsConfig, device: torch.device, *, precision: Precision
+) -> tuple[ClipViTB32, ClipTokenizer]:
+    """The CLIP model (its image tower to run in ``precision``) and its tokenizer."""
     # The model first: when nothing is there, its missing-weights message names the download that brings both.
     clip = lookup(TEXT_ENCODERS, name, "text encoder")(pretrained.weights_dir, pretrained.download).to(device)
+    clip.precision = precision
     return clip, load_clip_tokenizer(pretrained.weights_dir, pretrained.download)
 
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restyle.backbones.clip_rn50 import CLIP_MEAN, CLIP_STD
+from restyle.backbones.precision import FP32, Precision
 from restyle.backbones.weights import load_backbone_weights, load_transformers_model
 from restyle.errors import InputError
 
@@ -22,6 +23,7 @@ class ClipViTB32(nn.Module):
     """Token ids ``[B, L]`` -> ``[B, D]`` and sRGB images ``[B, 3, H, W]`` (0..1) -> ``[B, D]``; frozen, eval."""
 
     name = "clip-vit-b32"
+    precision: Precision = FP32  # of the image tower, per step (set by the run; see objectives.text.load_clip)
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -66,9 +68,12 @@ class ClipViTB32(nn.Module):
         size = (self.image_size, self.image_size)
         if tuple(images.shape[-2:]) != size:
             images = F.interpolate(images, size=size, mode="bicubic", align_corners=False, antialias=True)
-        pixels = (images - self.mean) / self.std
-        pooled = self.model.vision_model(pixel_values=pixels.to(self.mean.dtype)).pooler_output
-        return self.model.visual_projection(pooled)
+        pixels = ((images - self.mean) / self.std).to(self.mean.dtype)
+        # the image tower runs every step (dozens of crops): the run's precision; the text tower runs once, in fp32
+        return self.precision.run(self._image_embedding, pixels)
+
+    def _image_embedding(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.visual_projection(self.model.vision_model(pixel_values=pixels).pooler_output)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.encode_text(tokens)

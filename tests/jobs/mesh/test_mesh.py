@@ -128,6 +128,27 @@ def test_interrupted_then_resumed_equals_uninterrupted(box, style, tmp_path) -> 
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
 
 
+
+def test_a_bf16_run_resumed_equals_uninterrupted(box, style, tmp_path) -> None:
+    """bf16 (real VGG19 under autocast) keeps resume exact: a resumed step runs the same ops in the same order.
+    (The whole resume path, files included, is the fp32 test above; this one resumes the job's state.)"""
+    options = merge(TINY, {"style": {"backbone": "vgg19"}, "optim": {"precision": "bf16"},
+                           "render": {"views_per_step": 1}})
+    straight = mesh_job(options, box, [style], tmp_path / "out")
+    assert straight.nets.style.precision.name == "bf16"
+    for _ in range(2):
+        straight.step()
+    cut = mesh_job(options, box, [style], tmp_path / "out")
+    cut.step()
+    path = tmp_path / "checkpoint.pt"
+    torch.save(cut.state_dict(), path)
+    resumed = mesh_job(options, box, [style], tmp_path / "out")
+    resumed.load_state_dict(torch.load(path, weights_only=True))
+    resumed.step()
+    for a, b in zip(straight.textures(), resumed.textures(), strict=True):
+        assert torch.equal(a, b)
+
+
 def _palette_distance(texture: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
     """Per texel, the distance to the nearest palette colour: [Ht,Wt]."""
     colours = texture.permute(1, 2, 0).reshape(-1, 1, 3)

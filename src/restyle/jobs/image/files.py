@@ -20,6 +20,7 @@ from restyle.jobs.image.steps import DEFAULT_LEARNING_RATES, intermediate_paths
 from restyle.objectives.networks import resolve_loss_defaults
 from restyle.run.files import locked_output, refuse_existing_file, refuse_overlap
 from restyle.run.loop import MetricsLog, PhaseCallback, report, resolve_device, write_config
+from restyle.run.precision import resolve_precision
 from restyle.run.preflight import check_image_output, check_memory, image_bytes
 
 
@@ -129,12 +130,14 @@ def style_sizing(config: ImageConfig) -> Sizing:
 
 
 def resolve_defaults(config: ImageConfig) -> ImageConfig:
-    """Fill every default that depends on other choices (backbone, optimizer, sizing) with the value used."""
+    """Fill every default that depends on other choices (backbone, optimizer, sizing, the device's precision)
+    with the value used."""
     style, weights = resolve_loss_defaults(config.style, config.weights)
     style_sizing(config)  # validates both sizing pairs
     lr = config.optim.lr if config.optim.lr is not None else DEFAULT_LEARNING_RATES[config.optim.optimizer]
+    precision = resolve_precision(config.optim.precision, resolve_device(config.device)).name
     return dataclasses.replace(config, size=content_sizing(config).long_side, style=style, weights=weights,
-                               optim=dataclasses.replace(config.optim, lr=lr))
+                               optim=dataclasses.replace(config.optim, lr=lr, precision=precision))
 
 
 def output_pixels(config: ImageConfig) -> int:

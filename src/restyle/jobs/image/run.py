@@ -53,6 +53,7 @@ from restyle.objectives.registry import STYLE_OBJECTIVES, lookup
 from restyle.objectives.style import StyleObjective, content_objective
 from restyle.run.files import palette_file
 from restyle.run.loop import PhaseCallback, StepCallback, check_weights, palette_weight, report
+from restyle.run.precision import resolve_precision
 from restyle.sections import StyleConfig
 
 # IMAGE_PRESETS, TEXT_PRESET and resolve_defaults are the job's door for the API and the CLI
@@ -180,8 +181,9 @@ def _objective(
     on_phase: PhaseCallback | None,
 ) -> StepLossTerms:
     """The networks, the palette and the fixed targets, bound into the loss terms of a step's image."""
-    report(on_phase, "loading networks")
-    nets = build_networks(config.style, config.pretrained, device)
+    precision = resolve_precision(config.optim.precision, device)
+    report(on_phase, f"loading networks ({precision.describe()})")
+    nets = build_networks(config.style, config.pretrained, device, precision=precision)
     _check_tap_weights(config.style)
     palette = resolve_palette(config.palette.source, [s[0] for s in images.styles], k=config.palette.colors,
                               seed=config.optim.seed)

@@ -40,6 +40,7 @@ from restyle.objectives.style import content_objective
 from restyle.objectives.text import load_clip, prompt_direction
 from restyle.params.unet import UNet, UNetSpec, unet_checkpoint
 from restyle.run.loop import PhaseCallback, StepCallback, report, weighted_total
+from restyle.run.precision import resolve_precision
 from restyle.text.clip_vit_b32 import ClipViTB32
 from restyle.text.tokenizer import ClipTokenizer
 
@@ -110,11 +111,12 @@ def _training(
     config: ImageConfig, content: torch.Tensor, device: torch.device, on_phase: PhaseCallback | None
 ) -> UNetTraining:
     """The networks, the fixed targets and a fresh U-Net with its optimizer."""
-    report(on_phase, "loading networks")
-    clip, tokenizer = load_clip(config.clip_text.encoder, config.pretrained, device)
+    precision = resolve_precision(config.optim.precision, device)
+    report(on_phase, f"loading networks ({precision.describe()})")
+    clip, tokenizer = load_clip(config.clip_text.encoder, config.pretrained, device, precision=precision)
     # only the content backbone is needed; the style backbone of the config plays no part in a text run
     nets = build_networks(dataclasses.replace(config.style, backbone=config.style.content_backbone),
-                          config.pretrained, device)
+                          config.pretrained, device, precision=precision)
     targets = _targets(config, clip, tokenizer, nets.content, content)
     text, seed = config.clip_text, config.optim.seed
     unet = UNet(UNetSpec(text.base_channels, text.levels, seed)).to(device)

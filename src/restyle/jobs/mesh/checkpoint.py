@@ -95,9 +95,11 @@ def check_provenance(path: Path, saved: dict[str, Any], current: dict[str, Any])
     if changed is not None:
         raise InputError(f"{path}: cannot resume, {changed} is not the file this run started from (another "
                          "asset's run folder, or an input changed since); start anew with --overwrite")
-    key = _first_difference(saved.get("config", {}), current["config"])
+    # a checkpoint from before optim.precision existed ran in fp32: resuming it in bf16 is a change to name
+    config = {"optim.precision": "fp32", **saved.get("config", {})}
+    key = _first_difference(config, current["config"])
     if key is not None:
-        was, now = saved["config"].get(key), current["config"].get(key)
+        was, now = config.get(key), current["config"].get(key)
         raise InputError(f"{path}: cannot resume, {key} was {was!r} in this run and is now {now!r}; drop the "
                          "change or start anew with --overwrite")
 

@@ -48,6 +48,7 @@ from restyle.run.loop import (
     resolve_device,
     set_learning_rate,
 )
+from restyle.run.precision import resolve_precision
 from restyle.run.preflight import check_memory, check_writable, mesh_bytes
 from restyle.run.ranks import Ranks
 
@@ -64,7 +65,9 @@ def resolve_defaults(config: MeshConfig) -> MeshConfig:
             f"texture.shared_content_pass needs one network for style and content; got style {style.backbone!r}"
             f" and content {style.content_backbone!r}"
         )
-    return dataclasses.replace(config, style=style, weights=weights)
+    precision = resolve_precision(config.optim.precision, resolve_device(config.device))
+    return dataclasses.replace(config, style=style, weights=weights,
+                               optim=dataclasses.replace(config.optim, precision=precision.name))
 
 
 def check_inputs(config: MeshConfig) -> tuple[Path, list[Path], Path]:
@@ -123,9 +126,11 @@ class MeshState:
         style_size = round(size * config.texture.style_scale)
         report(on_phase, f"loading {len(style_paths)} style image{'s' if len(style_paths) != 1 else ''}")
         self.styles = [square_style(p, style_size, self.device, config.texture.style_fit) for p in style_paths]
-        report(on_phase, "loading networks")
-        self.text = load_text(config, self.device)  # None without --text
-        self.nets = build_networks(network_style(config), config.pretrained, self.device)  # style net: not text-only
+        self.precision = resolve_precision(config.optim.precision, self.device)
+        report(on_phase, f"loading networks ({self.precision.describe()})")
+        self.text = load_text(config, self.device, self.precision)  # None without --text
+        # without style images (--text alone) the content backbone stands in for the style one
+        self.nets = build_networks(network_style(config), config.pretrained, self.device, precision=self.precision)
         self.config = config
         self.background = solid_background(config.render.background)
         self._build_scene(on_phase)

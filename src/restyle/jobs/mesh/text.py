@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from restyle.backbones.precision import Precision
 from restyle.errors import ConfigError
 from restyle.jobs.mesh.config import MeshConfig
 from restyle.losses.clip_text import directional_clip_loss, patch_clip_loss, random_patches
@@ -73,10 +74,10 @@ class MeshText:
         }
 
 
-def load_text(config: MeshConfig, device: torch.device) -> MeshText | None:
-    """The run's CLIP model and direction, or None without ``--text``."""
+def load_text(config: MeshConfig, device: torch.device, precision: Precision) -> MeshText | None:
+    """The run's CLIP model (its image tower in ``precision``) and direction, or None without ``--text``."""
     if config.text is None:
         return None
-    clip, tokenizer = load_clip(config.clip_text.encoder, config.pretrained, device)
+    clip, tokenizer = load_clip(config.clip_text.encoder, config.pretrained, device, precision=precision)
     direction = prompt_direction(config.text, config.clip_text.source, clip, tokenizer)
     return MeshText(clip, direction, torch.Generator().manual_seed(config.optim.seed))
