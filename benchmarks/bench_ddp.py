@@ -53,6 +53,7 @@ def run(ranks: int, out: Path, mesh: Path, style: Path, args: argparse.Namespace
     if done.returncode:
         raise SystemExit(f"{ranks} rank(s) failed:\n{done.stderr[-3000:]}")
     entries = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    entries = [entry for entry in entries if "total" in entry]  # the steps' entries, not the held-out check's
     times = [entry["elapsed_s"] for entry in entries]
     step_s = statistics.median(b - a for a, b in zip(times, times[1:], strict=False)) if len(times) > 1 else 0.0
     state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)["state"]

@@ -44,6 +44,15 @@ def _seeded() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _timings_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Mesh runs record their seconds per step (restyle.run.timings): into a file of the test session's, never
+    the user's cache (processes the tests start inherit it)."""
+    from restyle.run.timings import TIMINGS_ENV
+
+    os.environ[TIMINGS_ENV] = str(tmp_path_factory.mktemp("timings") / "timings.json")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():
         return

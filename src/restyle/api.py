@@ -2,7 +2,8 @@
 
 Options are given as keyword arguments shaped like the TOML config: top-level fields directly
 (``size=256``) and sections as dicts (``optim={"iters": 100}``). Precedence, as on the command line:
-defaults < ``preset`` < ``config_file`` < keyword arguments.
+defaults < ``preset`` < ``config_file`` < keyword arguments. ``preset="none"`` applies no preset; a mesh run given
+no preset takes its device's (preview on a CPU, paper on a CUDA GPU; see :func:`mesh_config`).
 
 The config classes are imported here at once (the CLI generates its flags from them); each job's pipeline only
 when it first runs, so that ``restyle --help`` and a manifest check do not load the pipelines' libraries.
@@ -19,10 +20,12 @@ from restyle.colour.palettes import parse_hex_palette
 from restyle.configs import resolve
 from restyle.jobs.apply.config import ApplyConfig
 from restyle.jobs.image.config import IMAGE_PRESETS, TEXT_PRESET, ImageConfig
-from restyle.jobs.mesh.config import MESH_PRESETS, MeshConfig
+from restyle.jobs.mesh.config import DEVICE_PRESETS, MESH_PRESETS, MeshConfig
 from restyle.objectives.masks import split_style_spec
-from restyle.run.loop import PhaseCallback, StepCallback, StepInfo
+from restyle.run.heldout import HeldOut, heldout_text, heldout_values, latest_heldout, read_metrics
+from restyle.run.loop import PhaseCallback, StepCallback, StepInfo, report, resolve_device
 from restyle.run.preflight import check_writable
+from restyle.run.timings import estimate_text, timing_key
 from restyle.sections import RenderAssetConfig, WeightsConfig
 
 if TYPE_CHECKING:  # the result types only; their modules load at the first run (see above)
@@ -32,10 +35,11 @@ if TYPE_CHECKING:  # the result types only; their modules load at the first run 
     from restyle.jobs.render.run import RenderAssetResult
 
 __all__ = [
-    "WEIGHT_SOURCES", "ApplyConfig", "ImageConfig", "MeshConfig", "PhaseCallback", "RenderAssetConfig",
-    "StepCallback", "StepInfo", "WeightsConfig", "apply_model", "check_writable", "download_weights",
-    "find_checkpoint", "image_config", "is_main_process", "mesh_config", "parse_hex_palette", "render_preview",
-    "resolved_config", "split_style_spec", "stylize_image", "stylize_mesh", "weights_table",
+    "MESH_PRESETS", "WEIGHT_SOURCES", "ApplyConfig", "HeldOut", "ImageConfig", "MeshConfig", "PhaseCallback",
+    "RenderAssetConfig", "StepCallback", "StepInfo", "WeightsConfig", "apply_model", "check_writable",
+    "download_weights", "estimate_text", "find_checkpoint", "heldout_text", "heldout_values", "image_config",
+    "is_main_process", "latest_heldout", "mesh_config", "parse_hex_palette", "read_metrics", "render_preview",
+    "resolved_config", "split_style_spec", "stylize_image", "stylize_mesh", "timing_key", "weights_table",
 ]
 
 
@@ -105,33 +109,47 @@ def mesh_config(
     preset: str | None = None,
     config_file: str | Path | None = None,
     resume: str | Path | None = None,
+    on_phase: PhaseCallback | None = None,
     **options: Any,
 ) -> MeshConfig:
     """The config :func:`stylize_mesh` runs with: defaults < ``preset`` < ``config_file`` (or the resumed run's
-    ``config.toml``) < ``options``. Reads no file but that config file."""
+    ``config.toml``) < ``options``. Reads no file but that config file.
+
+    No ``preset`` (and no ``resume``, whose config.toml holds every value): the preset of the device the run would
+    take (preview on a CPU, paper on a CUDA GPU), said in one line to ``on_phase``; ``"none"``: no preset."""
     if resume is not None:
         from restyle.jobs.mesh import run as mesh_pipeline
 
         config_file = mesh_pipeline.load_resume_config(Path(resume))
         output = output or resume
     flags = {**_with_style_masks(options, styles), **_inputs(mesh=mesh, output=output)}
-    return resolve(
-        MeshConfig(),
-        presets=MESH_PRESETS,
-        preset=preset,
-        config_file=Path(config_file) if config_file else None,
-        flags=flags,
-    )
+    config_path = Path(config_file) if config_file else None
+    if preset is None and resume is None:
+        preset = _device_preset(config_path, flags, on_phase)
+    return resolve(MeshConfig(), presets=MESH_PRESETS, preset=preset, config_file=config_path, flags=flags)
 
 
-def resolved_config(config: MeshConfig | ImageConfig) -> MeshConfig | ImageConfig:
+def _device_preset(config_file: Path | None, flags: dict[str, Any], on_phase: PhaseCallback | None) -> str:
+    """The preset of the device a run of ``config_file`` and ``flags`` would take (their ``device``, else auto)."""
+    bare = resolve(MeshConfig(), presets=MESH_PRESETS, preset=None, config_file=config_file, flags=flags)
+    name, why, other = DEVICE_PRESETS.get(resolve_device(bare.device).type, DEVICE_PRESETS["cpu"])
+    report(on_phase, f"no --preset: {name} ({why}) - {other}")
+    return name
+
+
+def resolved_config(
+    config: MeshConfig | ImageConfig, on_phase: PhaseCallback | None = None
+) -> MeshConfig | ImageConfig:
     """``config`` (from :func:`mesh_config` or :func:`image_config`) with every "the backbone's" default filled in:
-    what the run writes as its config.toml (``--print-config``). Loads no input and no network."""
+    what the run writes as its config.toml (``--print-config``). Loads no input and no network; ``on_phase`` is
+    told which backbone a mesh run's ``auto`` chose."""
     if isinstance(config, MeshConfig):
-        from restyle.jobs.mesh import run as job
-    else:
-        from restyle.jobs.image import run as job
-    return job.resolve_defaults(config)
+        from restyle.jobs.mesh import run as mesh_job
+
+        return mesh_job.resolve_defaults(config, on_phase)
+    from restyle.jobs.image import run as image_job
+
+    return image_job.resolve_defaults(config)
 
 
 def stylize_mesh(
@@ -154,10 +172,30 @@ def stylize_mesh(
     """
     from restyle.jobs.mesh import run as mesh_pipeline
 
-    config = mesh_config(mesh, styles, output, preset=preset, config_file=config_file, resume=resume, **options)
+    lines = _HeldLines(on_phase)
+    config = mesh_config(mesh, styles, output, preset=preset, config_file=config_file, resume=resume,
+                         on_phase=lines.hold, **options)
     given_config = Path(config_file) if config_file and resume is None else None
     return mesh_pipeline.run(config, on_step=on_step, resume=resume is not None, config_file=given_config,
-                             on_phase=on_phase)
+                             on_phase=lines)
+
+
+class _HeldLines:
+    """A phase callback that holds the lines of the config's resolution (the preset chosen) until the run's first
+    own line, so that a run its checks refuse prints its one-line error alone."""
+
+    def __init__(self, on_phase: PhaseCallback | None) -> None:
+        self.on_phase = on_phase
+        self.held: list[str] = []
+
+    def hold(self, line: str) -> None:
+        self.held.append(line)
+
+    def __call__(self, line: str) -> None:
+        for held in self.held:
+            report(self.on_phase, held)
+        self.held.clear()
+        report(self.on_phase, line)
 
 
 def render_preview(

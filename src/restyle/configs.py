@@ -29,6 +29,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 T = TypeVar("T")
 UNDECIDED = object()  # a field whose option() says nothing about a flag (see option's ``flag``)
+NO_PRESET = "none"  # the preset name that applies no preset (see resolve)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,11 +321,13 @@ def resolve(
     config_file: Path | None,
     flags: dict[str, Any],
 ) -> T:
-    """Apply ``preset``, then ``config_file``, then command-line ``flags`` (a nested dict) to ``defaults``."""
+    """Apply ``preset``, then ``config_file``, then command-line ``flags`` (a nested dict) to ``defaults``.
+    ``preset`` :data:`NO_PRESET` (``"none"``) applies none: the bare field defaults, whatever a command would pick
+    without a preset."""
     config = defaults
-    if preset is not None:
+    if preset is not None and preset != NO_PRESET:
         if preset not in presets:
-            raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(sorted(presets))}")
+            raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(sorted([*presets, NO_PRESET]))}")
         config = apply_overrides(config, presets[preset], source=f"preset {preset!r}")
     if config_file is not None:
         config = apply_overrides(config, load_toml(config_file), source=str(config_file))

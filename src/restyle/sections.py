@@ -39,8 +39,10 @@ class StyleConfig:
         "nnfm", flag="--method", help="Style loss: nnfm (nearest-neighbour feature matching) or gram (Gatys)."
     )
     backbone: str = option(
-        "clip-rn50", help="Feature network for the style loss: clip-rn50, vgg16, vgg19 (real weights shipped "
-        "offline), or patch (weight-free).",
+        "auto", help="Feature network for the style loss: clip-rn50 (the paper's), vgg16, vgg19 (real weights "
+        "shipped offline), patch (weight-free), or auto (restyle mesh's default): clip-rn50 when its weights and "
+        "those of its content network are found locally (or with --download), vgg19 otherwise; config.toml "
+        "records the one chosen.",
         flag="--backbone", short="-b",
     )
     content_backbone: str = option(
@@ -283,6 +285,21 @@ class OutputConfig:
         0, min=0, help="Write preview.png, the current texture on the contact sheet's views at half preview_size, "
         "every N steps while the run goes (0: never); restyle web shows it.",
         flag=None,
+    )
+    eval_every: int = option(
+        25, min=0, help="Measure the texture on held-out views every N steps (and before the first step and after "
+        "the last): Gram and NNFM distances to the style images and the content distance to the original asset, "
+        "on VGG19 (the run's own when it has one), written to metrics.jsonl as heldout_* entries and shown in the "
+        "progress line (0: never).",
+        flag=None,
+    )
+    eval_views: int = option(
+        4, min=1, max=MAX_VIEWS, help="Held-out views of that measurement, drawn once from the run's view "
+        "distribution with the seed + 1000.", flag=None,
+    )
+    eval_size: int = option(
+        128, min=32, max=MAX_SIDE, help="Side of each held-out view in pixels; the style images are measured "
+        "with their short side at this size.", flag=None,
     )
 
 

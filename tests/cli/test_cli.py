@@ -185,7 +185,8 @@ def test_mesh_print_config_is_the_resolved_toml_and_reads_no_input(run_cli, monk
     config = tmp_path / "job.toml"
     config.write_text("[optim]\niters = 5\nseed = 3\n")
     missing = tmp_path / "no such mesh.obj"
-    code, stdout, err = run_cli("mesh", missing, "-s", tmp_path / "missing.png",
+    # the paper's network named: backbone auto would look for its weights (tests/jobs/mesh/test_mesh_presets.py)
+    code, stdout, err = run_cli("mesh", missing, "-s", tmp_path / "missing.png", "-b", "clip-rn50",
                                 "--preset", "paper", "--config", config, "--iters", "7", "--print-config")
     assert code == 0, err
     resolved = tomllib.loads(stdout)

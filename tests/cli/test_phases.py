@@ -42,7 +42,8 @@ def test_mesh_phases_come_in_order_and_unwrap_is_named(tmp_path, style) -> None:
 def test_textured_mesh_is_not_said_to_unwrap(tmp_path, style, assets) -> None:
     phases: list[str] = []
     box = assets / "meshes" / "box_textured" / "BoxTextured.glb"
-    api.stylize_mesh(box, [style], tmp_path / "out", preset="draft", on_phase=phases.append, **TINY)
+    fresh_views = {**TINY, "render": {**TINY["render"], "view_pool": 0}}  # the draft's pool would be rasterised
+    api.stylize_mesh(box, [style], tmp_path / "out", preset="draft", on_phase=phases.append, **fresh_views)
     assert phases[:4] == ["loading BoxTextured.glb", "loading 1 style image", LOADING_NETWORKS, "preparing"]
     assert not any(p.startswith("unwrapping") for p in phases)
 

@@ -55,3 +55,21 @@ def test_a_mask_measures_only_the_pixels_it_covers(evaluator: Evaluator, images)
     assert evaluator.distances(collage, mask=left).gram < 0.5 * evaluator.distances(collage, mask=right).gram
     everything = evaluator.distances(collage, mask=torch.ones(1, 1, height, width))
     assert everything.gram == pytest.approx(evaluator.distances(collage).gram, rel=1e-5)
+
+
+def test_content_features_taken_once_give_the_same_distances(evaluator: Evaluator, images) -> None:
+    """A run's check measures against its references' features taken once, in one pass over its renders."""
+    cat, _ = images
+    moved = (cat + 0.05 * torch.randn_like(cat)).clamp(0, 1)
+    mask = torch.ones(1, 1, *cat.shape[-2:])
+    mask[..., :10] = 0.0
+    once = evaluator.measure(moved, evaluator.content_features(cat), mask)
+    assert once == evaluator.distances(moved, cat, mask)
+
+
+def test_without_style_images_only_the_content_is_measured(evaluator: Evaluator, images) -> None:
+    cat, _ = images
+    textual = Evaluator([], net=evaluator.net)  # a text-driven run has no style image to measure against
+    distances = textual.distances(cat.flip(-1), cat)
+    assert distances.gram is None and distances.nnfm is None
+    assert distances.content == evaluator.distances(cat.flip(-1), cat).content > 0

@@ -21,6 +21,7 @@ from restyle.objectives.networks import (
     Networks,
     build_networks,
     build_style_objective,
+    choose_backbone,
     resolve_loss_defaults,
     style_and_content_features,
 )
@@ -126,7 +127,9 @@ class ConstantBackbone:
 
 
 def _paper_defaults() -> tuple[StyleConfig, LossWeights]:
-    config = resolve(MeshConfig(), presets=MESH_PRESETS, preset="paper", config_file=None, flags={})
+    """The paper preset on the paper's network (what its backbone auto picks where the CLIP weights are)."""
+    config = resolve(MeshConfig(), presets=MESH_PRESETS, preset="paper", config_file=None,
+                     flags={"style": {"backbone": "clip-rn50"}})
     return resolve_loss_defaults(config.style, config.weights)
 
 
@@ -255,3 +258,52 @@ def test_style_and_content_objectives_on_bf16_networks_are_float32_and_close_to_
     for fp32_loss, bf16_loss in zip(losses["fp32"], losses["bf16"], strict=True):
         assert bf16_loss.dtype == torch.float32
         assert float(bf16_loss) == pytest.approx(float(fp32_loss), rel=0.01)
+
+
+# --- backbone auto: the paper's CLIP-RN50 where its weights (and its content network's) are, else VGG19 shipped
+
+
+def _only(tmp_path, random_weights_dir, *names: str):
+    """A weights folder holding only the named files of the random published-format checkpoints."""
+    folder = tmp_path / "some-weights"
+    folder.mkdir()
+    for name in names:
+        (folder / name).symlink_to(random_weights_dir / name)
+    return folder
+
+
+def test_auto_is_the_papers_clip_rn50_where_its_weights_and_vgg16s_are(offline_caches, random_weights_dir) -> None:
+    style, note = choose_backbone(StyleConfig(), WeightsConfig(weights_dir=random_weights_dir))
+    assert (style.backbone, style.content_backbone) == ("clip-rn50", "auto")
+    assert note == "backbone auto: clip-rn50 (the paper's)"
+    resolved, _ = resolve_loss_defaults(style, LossWeights())
+    assert resolved.content_backbone == "vgg16"
+
+
+def test_auto_is_vgg19_without_them_and_says_how_to_get_them(offline_caches) -> None:
+    style, note = choose_backbone(StyleConfig(), WeightsConfig())
+    assert style.backbone == "vgg19"
+    assert resolve_loss_defaults(style, LossWeights())[0].content_backbone == "vgg19"  # offline, one network
+    assert note == ("backbone auto: vgg19 (shipped; the paper's clip-rn50 and vgg16 weights were not found - "
+                    "`restyle weights download clip-rn50 && restyle weights download vgg16` to use them)")
+
+
+def test_auto_needs_the_content_networks_weights_too(offline_caches, random_weights_dir, tmp_path) -> None:
+    clip_only = _only(tmp_path, random_weights_dir, "open_clip_pytorch_model.bin")
+    style, note = choose_backbone(StyleConfig(), WeightsConfig(weights_dir=clip_only))
+    assert style.backbone == "vgg19" and "the paper's vgg16 weights were not found" in note
+    # a content network that needs no file: the CLIP weights alone are enough
+    style, _ = choose_backbone(StyleConfig(content_backbone="vgg19"), WeightsConfig(weights_dir=clip_only))
+    assert (style.backbone, style.content_backbone) == ("clip-rn50", "vgg19")
+
+
+def test_auto_with_download_is_clip_rn50_and_a_named_backbone_stays(offline_caches) -> None:
+    style, note = choose_backbone(StyleConfig(), WeightsConfig(download=True))
+    assert style.backbone == "clip-rn50" and "downloaded" in note
+    named = StyleConfig(backbone="clip-rn50")
+    assert choose_backbone(named, WeightsConfig()) == (named, None)  # no weights: the load's own error, later
+
+
+def test_auto_must_be_named_before_the_loss_defaults() -> None:
+    with pytest.raises(ConfigError, match="backbone auto is restyle mesh's choice; name a backbone here: clip-rn50"):
+        resolve_loss_defaults(StyleConfig(), LossWeights())

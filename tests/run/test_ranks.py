@@ -22,6 +22,7 @@ from restyle.configs import apply_overrides
 from restyle.io.images import save_image
 from restyle.jobs.mesh.run import MeshConfig, MeshJob
 from restyle.jobs.mesh.step import step_gradients
+from restyle.run.heldout import is_loss_entry
 from restyle.run.ranks import TEST_EXIT_ENV, TIMEOUT_ENV, Ranks
 from run_processes import wait_for_logged_step
 
@@ -62,8 +63,10 @@ def _adam_moments(state: dict) -> list[torch.Tensor]:
 
 
 def _losses(out: Path) -> list[dict[str, float]]:
+    """The loss entries of a run's log (a resumed run's held-out check measures at other steps)."""
     lines = (out / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in lines]
+    entries = [json.loads(line) for line in lines]
+    return [{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in entries if is_loss_entry(entry)]
 
 
 def _assert_same_run(one: Path, two: Path) -> None:

@@ -12,13 +12,16 @@ from upload_fixtures import ESCAPES, escaping_upload, quad_upload
 
 from restyle import api
 from restyle.errors import ConfigError, RestyleError
+from restyle.run.timings import TIMINGS_ENV, record_step_seconds
 from restyle.web.actions import (
+    MESH_PRESETS,
     PALETTE_HINT,
     ImageForm,
     MeshForm,
     form_number,
     form_whole_number,
     palette_source,
+    preset_table,
     start_image_job,
     start_mesh_job,
 )
@@ -165,3 +168,25 @@ def test_an_uploaded_palette_image_is_staged_and_becomes_the_source(
     finally:
         runner.shutdown()
     assert seen["palette"]["source"] == str(store.folder(job_id) / "inputs" / "palette" / "style.png")
+
+
+# ------------------------------------------------------------------------------------------------- presets
+
+
+def test_the_preset_table_states_each_presets_steps_sizes_and_time_here(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(TIMINGS_ENV, str(tmp_path / "timings.json"))
+    resolved = {name: api.resolved_config(api.mesh_config(preset=name, style={"backbone": "vgg19"}))
+                for name in api.MESH_PRESETS}
+    table = preset_table("vgg19").splitlines()
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]] for line in table[2:]}
+    assert list(rows) == list(api.MESH_PRESETS) == list(MESH_PRESETS)  # every preset, from the one dict
+    for name, config in resolved.items():
+        render = config.render
+        assert rows[name][:4] == [f"{config.optim.iters:,}", f"{render.render_size} px",
+                                  f"{render.texture_size} px", str(render.views_per_step)]
+        assert rows[name][4] == "not measured on this machine yet"
+    first, config = next(iter(resolved.items()))
+    key = api.timing_key(config.device, config.style, config.render, config.optim)
+    record_step_seconds(key, 2.0, 50)
+    measured = {line.split("|")[1].strip(): line for line in preset_table("vgg19").splitlines()[2:]}
+    assert "(2 s/step, measured here)" in measured[first]

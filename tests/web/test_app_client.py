@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file
 
 FAST = {"preset": "draft", "backbone": "patch"}  # jobs that finish in seconds on 2 cores
 # what run_mesh / show_mesh_job return, the page's State values left out by the client
-STATUS, PREVIEW, ORIGINAL, RESULT, BEFORE_AFTER, TURNTABLE, DOWNLOADS, PICKER = range(8)
+STATUS, PREVIEW, CURVE, ORIGINAL, RESULT, BEFORE_AFTER, TURNTABLE, DOWNLOADS, PICKER = range(9)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,11 @@ def test_a_mesh_job_from_upload_to_a_valid_glb(client, web_app, assets, style_im
     assert record.status == "done", record.error
     shown = client.predict(job_id, api_name="/show_mesh_job")
     assert "Done" in shown[STATUS] and "step 3 / 3" in shown[STATUS]
+    assert "held-out gram" in shown[STATUS]  # the run's check, before its first step and after its last
+    curve = shown[CURVE]  # the chart beside the progress: each distance by step
+    assert curve["columns"] == ["step", "measure", "distance"]
+    assert sorted({(row[0], row[1]) for row in curve["data"]}) == [
+        (step, name) for step in (0, 3) for name in ("content", "gram", "nnfm")]
     glb = _path(shown[RESULT])
     job_glb = web_app.app.store.folder(job_id) / "out" / "BoxTextured_stylized.glb"
     assert glb.read_bytes() == job_glb.read_bytes()  # the job's own result (Gradio serves it from its cache)

@@ -4,6 +4,7 @@ restarted server finds, and job paths that cannot leave their folder."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 import zipfile
@@ -18,6 +19,7 @@ from restyle.errors import ConfigError
 from restyle.io.images import load_image, save_image
 from restyle.io.meshes import load_mesh
 from restyle.run.loop import StepInfo
+from restyle.web.actions import view_job
 from restyle.web.jobs import JobRecord, JobRunner, JobStore
 
 TINY_MESH = {
@@ -280,3 +282,13 @@ def test_job_paths_cannot_leave_the_job_folder(tmp_path) -> None:
     for bad_id in ("../data", "nope", ""):
         with pytest.raises(KeyError):
             store.folder(bad_id)
+
+
+def test_a_mesh_jobs_page_shows_its_held_out_distances(straight) -> None:
+    store, record = straight
+    view = view_job(store, JobRunner(store), record.id)
+    # the run's check (on by default) before its first step and after its last, three distances each
+    assert sorted({(step, name) for step, name, _ in view.heldout}) == [
+        (step, name) for step in (0, 6) for name in ("content", "gram", "nnfm")]
+    assert all(math.isfinite(value) for _, _, value in view.heldout)
+    assert '<div class="restyle-heldout">held-out gram ' in view.summary_html and "→" in view.summary_html

@@ -21,6 +21,7 @@ from restyle.cli.batch import batch_command
 from restyle.cli.flags import FLAGS, config_flags, field_option
 from restyle.cli.options import (
     CONFIG,
+    MESH_PRESET,
     PRESET,
     PRINT_CONFIG,
     QUIET,
@@ -89,7 +90,7 @@ def mesh_command(
     style_far: list[Path] | None = STYLE_FAR,
     output: Path | None = typer.Option(None, "--output", "-o", help=help_of(api.MeshConfig, "output")),
     flags: dict[str, Any] = FLAGS,
-    preset: str | None = PRESET,
+    preset: str | None = MESH_PRESET,
     config: Path | None = CONFIG,
     resume: Path | None = RESUME,
     quiet: bool = QUIET,
@@ -97,9 +98,13 @@ def mesh_command(
 ) -> None:
     """Stylise a 3D asset: restyle mesh MESH -s STYLE [-s STYLE ...] -o OUTDIR, or MESH --text PROMPT -o OUTDIR."""
     styles = with_near_far(style, style_near, style_far)
-    if print_config:
-        print_resolved_config(api.resolved_config(api.mesh_config(mesh, styles, output, preset=preset,
-                                                                  config_file=config, resume=resume, **flags)))
+    if print_config:  # the preset and backbone chosen (device, weights here): lines on stderr once resolved
+        notes: list[str] = []
+        chosen = api.resolved_config(api.mesh_config(mesh, styles, output, preset=preset, config_file=config,
+                                                     resume=resume, on_phase=notes.append, **flags), notes.append)
+        for note in notes if not quiet else ():
+            phase_lines("restyle mesh")(note)
+        print_resolved_config(chosen)
     with stopped_cleanly(), progress(not quiet, "restyle mesh") as (on_step, on_phase):
         result = api.stylize_mesh(mesh, styles, output, preset=preset, config_file=config, resume=resume,
                                   on_step=on_step, on_phase=on_phase, **flags)

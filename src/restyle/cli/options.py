@@ -9,13 +9,21 @@ from pathlib import Path
 
 import typer
 
+from restyle.api import MESH_PRESETS
+
 STYLE = typer.Option(
     None, "--style", "-s", help="Style image (repeat for several); FILE@MASK gives it its own depth mask (e.g. "
     "far.jpg@far), and each mask its own style loss."
 )
 STYLE_NEAR = typer.Option(None, "--style-near", help="Style image for the near half (the same as -s FILE@near).")
 STYLE_FAR = typer.Option(None, "--style-far", help="Style image for the far half (the same as -s FILE@far).")
-PRESET = typer.Option(None, "--preset", "-p", help="Named preset (applied before --config and flags).")
+PRESET = typer.Option(
+    None, "--preset", "-p", help="Named preset (applied before --config and flags); none: the bare defaults."
+)
+MESH_PRESET = typer.Option(
+    None, "--preset", "-p", help=f"Named preset: {', '.join(MESH_PRESETS)}, or none for the bare defaults; applied "
+    "before --config and flags. Without one (and without --resume): preview on a CPU, paper on a CUDA GPU.",
+)
 CONFIG = typer.Option(None, "--config", "-c", help="TOML config file (e.g. a config.toml of an earlier run).")
 RESUME = typer.Option(None, "--resume", help="Continue the interrupted run in this folder.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")

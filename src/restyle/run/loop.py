@@ -6,10 +6,12 @@ added to :func:`optimise` once, not to each job."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -19,6 +21,8 @@ import torch
 from restyle.configs import dump_toml
 from restyle.errors import ConfigError, DivergedError
 from restyle.io.atomic import write_text_atomic
+from restyle.run.eta import LoopTimes, estimate_line, ready_to_estimate
+from restyle.run.heldout import HeldOut, HeldOutCheck, heldout_entry, latest_heldout
 from restyle.sections import OptimConfig, PaletteConfig, StyleConfig
 
 
@@ -30,6 +34,8 @@ class StepInfo:
     total: int
     lr: float
     losses: dict[str, float]  # every weighted term, and "total"
+    heldout: HeldOut | None = None  # the latest held-out distances and the first ones (see run.heldout)
+    eta_s: float | None = None  # seconds until the job is done, what follows the last step included
 
 
 StepCallback = Callable[[StepInfo], None]
@@ -85,8 +91,9 @@ def _json_line(entry: dict[str, float]) -> str:
 
 @dataclass
 class MetricsLog:
-    """Every loss term of every logged step, written as JSON lines, with the seconds since the log was made
-    (``elapsed_s``: made just before the first step, so it counts the optimisation, not the start-up).
+    """Every loss term of every logged step, and each held-out measurement as an entry of its own (see
+    ``run.heldout``), written as JSON lines, with the seconds since the optimisation began (``elapsed_s``:
+    :func:`optimise` sets ``started`` just before the first step, so it counts the optimisation, not the start-up).
 
     Once :meth:`open` names a file, each entry is appended to it and flushed as it is recorded, so a running
     or stopped run's log can be read; the lines are strict JSON (non-finite numbers as null)."""
@@ -104,13 +111,21 @@ class MetricsLog:
     def record(self, info: StepInfo, every: int) -> None:
         """Keep every ``every``-th step, and always the last one."""
         if info.step % every == 0 or info.step == info.total:
-            elapsed = round(time.perf_counter() - self.started, 3)
-            entry = {"step": info.step, "lr": info.lr, "elapsed_s": elapsed, **info.losses}
-            self.entries.append(entry)
-            if self.path is not None:
-                with self.path.open("a", encoding="utf-8") as log:
-                    log.write(_json_line(entry))
-                    log.flush()
+            self._append({"step": info.step, "lr": info.lr, "elapsed_s": self._elapsed(), **info.losses})
+
+    def record_heldout(self, step: int, values: Mapping[str, float]) -> None:
+        """A held-out measurement after step ``step`` (0: before the first), as its own entry (see run.heldout)."""
+        self._append(heldout_entry(step, self._elapsed(), values))
+
+    def _elapsed(self) -> float:
+        return round(time.perf_counter() - self.started, 3)
+
+    def _append(self, entry: dict[str, float]) -> None:
+        self.entries.append(entry)
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as log:
+                log.write(_json_line(entry))
+                log.flush()
 
     def write(self, path: Path) -> None:
         write_text_atomic(path, "".join(_json_line(entry) for entry in self.entries))
@@ -175,6 +190,39 @@ def _no_stop() -> None:
     return None
 
 
+HELDOUT_ACTION = "held-out check"  # its name among the loop's timed periodic work
+
+
+@dataclass
+class _Measurements:
+    """The held-out check of a run in the loop: each measurement logged, timed apart from the steps, and the first
+    and latest kept for the progress line (a resumed run's come from its log)."""
+
+    check: HeldOutCheck | None
+    metrics: MetricsLog
+    times: LoopTimes
+    latest: HeldOut | None = None
+
+    def measure(self, step: int) -> None:
+        if self.check is not None:
+            self.times.timed(HELDOUT_ACTION, functools.partial(self._measure, self.check, step))
+
+    def _measure(self, check: HeldOutCheck, step: int) -> None:
+        values = check.measure()
+        self.metrics.record_heldout(step, values)
+        self.latest = HeldOut(step, self.latest.first if self.latest else values, values)
+
+
+def _announce_estimate(on_phase: PhaseCallback | None, times: LoopTimes, step: int, total: int,
+                       eta_s: float | None, tail_s: float) -> bool:
+    """Tell ``on_phase`` once how long the rest will take, when enough steps were timed; whether it was told."""
+    step_s = times.step_s()
+    if on_phase is None or eta_s is None or step_s is None or step >= total or not ready_to_estimate(times.steps):
+        return False
+    report(on_phase, estimate_line(total - step, step_s, eta_s - tail_s, tail_s))
+    return True
+
+
 def optimise(
     step: Callable[[], StepInfo],
     *,
@@ -186,25 +234,49 @@ def optimise(
     on_step: StepCallback | None = None,
     check_stop: Callable[[], None] = _no_stop,
     on_interrupt: Callable[[], NoReturn] | None = None,
-) -> None:
+    heldout: HeldOutCheck | None = None,
+    on_phase: PhaseCallback | None = None,
+    tail_s: float = 0.0,
+    times: LoopTimes | None = None,
+) -> LoopTimes:
     """Take steps ``start + 1 .. total``. After each: stop on a non-finite loss (:func:`check_finite`), log it,
-    ``check_stop()`` (under torchrun: every rank stops after the same step), the due ``every`` actions in their
-    order (checkpoints, previews, intermediates), then ``on_step``.
+    ``check_stop()`` (under torchrun: every rank stops after the same step), the ``heldout`` check when due (also
+    before the first step of a run that has none logged yet), the due ``every`` actions in their order
+    (checkpoints, previews, intermediates: a checkpoint holds the measurement of its step), then ``on_step`` with
+    the latest held-out distances and the time left (``tail_s``: what the job does after the last step, e.g. an
+    export). Once a few steps are timed, ``on_phase`` is told the estimate in one line. Returns the timings
+    (``times``, or new ones), e.g. for the seconds a step took.
 
     ``step()`` takes one optimisation step and reports it. A Ctrl-C goes to ``on_interrupt`` (which raises: a mesh
     run writes its checkpoint first) or, without one, on to the caller."""
+    times = times or LoopTimes()
+    measurements = _Measurements(heldout, metrics, times, latest_heldout(metrics.entries))
+    schedules = {f"every {index}": (action.steps, False) for index, action in enumerate(every)}
+    if heldout is not None:
+        schedules[HELDOUT_ACTION] = (heldout.every, True)
+    announced = False
+    metrics.started = time.perf_counter()  # elapsed_s counts the optimisation, whatever the job prepared before
     try:
+        if heldout is not None and heldout.every and start < total and measurements.latest is None:
+            measurements.measure(start)  # the curve's start: what the optimisation starts from
+        times.begin()
         for _ in range(start, total):
             info = step()
             check_finite(info.losses, info.step)
             metrics.record(info, log_every)
             check_stop()
-            for action in every:
+            if heldout is not None and heldout.due(info.step, total):
+                measurements.measure(info.step)
+            for index, action in enumerate(every):
                 if action.due(info.step):
-                    action.action(info.step)
+                    times.timed(f"every {index}", functools.partial(action.action, info.step))
+            times.step_done()
+            eta_s = times.remaining(info.step, total, schedules, tail_s)
+            announced = announced or _announce_estimate(on_phase, times, info.step, total, eta_s, tail_s)
             if on_step is not None:
-                on_step(info)
+                on_step(dataclasses.replace(info, heldout=measurements.latest, eta_s=eta_s))
     except KeyboardInterrupt:
         if on_interrupt is None:
             raise
         on_interrupt()
+    return times

@@ -96,3 +96,58 @@ def _on_cuda(name: str, device: torch.device) -> Precision:
     if not cuda_bf16(device, emulated=True):
         raise ConfigError("optim.precision bf16: this GPU cannot run bf16; use --precision fp16 or fp32")
     return Precision("bf16", "cuda", "emulated on this GPU, slower than fp16")
+
+
+class LossScaler:
+    """fp16's gradient scaling (``torch.amp.GradScaler``) around the optimiser of a step; for fp32 and bf16 a
+    pass-through that makes the very calls a step made before it existed (pinned pixel digests check it).
+
+    fp16 has a 5-bit exponent: gradients below ~6e-8 flush to zero in the networks' backward. Scaling the loss lifts
+    them into range; the gradients are divided back (``unscale``) before anything reads them, and a step whose
+    gradients overflowed (inf/nan) is skipped, not applied, with the scale halved: the run goes on, its loss was
+    finite, so it has not diverged. The scale grows again after 2000 clean steps (torch's defaults)."""
+
+    def __init__(self, precision: Precision) -> None:
+        self.enabled = precision.name == "fp16"
+        self._scaler = torch.amp.GradScaler(precision.device_type) if self.enabled else None
+        self._unscaled = False
+        self.skipped = 0  # steps skipped for inf/nan gradients so far (this process)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, of the scaled loss under fp16."""
+        (self._scaler.scale(loss) if self._scaler is not None else loss).backward()
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Divide the gradients by the scale (once per step), before a projection or clipping reads them."""
+        if self._scaler is not None and not self._unscaled and _has_gradients(optimizer):
+            self._scaler.unscale_(optimizer)
+            self._unscaled = True
+
+    def step(self, optimizer: torch.optim.Optimizer) -> bool:
+        """``optimizer.step()`` unless the gradients hold inf or nan (fp16 only), then the scale's update. Whether
+        the step was applied."""
+        if self._scaler is None or not _has_gradients(optimizer):  # no gradient (no view saw the mesh): no overflow
+            optimizer.step()
+            return True
+        self.unscale(optimizer)
+        scale = self._scaler.get_scale()
+        self._scaler.step(optimizer)
+        self._scaler.update()
+        self._unscaled = False
+        applied = self._scaler.get_scale() >= scale  # an overflow, and only an overflow, lowers the scale
+        self.skipped += not applied
+        return applied
+
+    def state_dict(self) -> dict[str, float | int]:
+        """The scale and its growth counter (empty for a pass-through): part of a resumable state."""
+        return self._scaler.state_dict() if self._scaler is not None else {}
+
+    def load_state_dict(self, state: dict[str, float | int]) -> None:
+        """Continue from :meth:`state_dict`'s scale; an empty state (a run before fp16 scaling) keeps the start."""
+        if self._scaler is not None and state:
+            self._scaler.load_state_dict(state)
+
+
+def _has_gradients(optimizer: torch.optim.Optimizer) -> bool:
+    # GradScaler refuses to step an optimizer none of whose parameters has a gradient
+    return any(param.grad is not None for group in optimizer.param_groups for param in group["params"])

@@ -1,5 +1,7 @@
-"""What the page's buttons do, apart from Gradio: stage uploads, start, stop and resume jobs, and describe a job for
-the page. Every user-facing failure is a :class:`restyle.errors.RestyleError` whose one-line message the page shows.
+"""What the page's buttons do, apart from Gradio: stage uploads, start, stop and resume jobs, describe a job for
+the page (its progress, and for a mesh job the held-out distances its run logs), and describe the presets before a
+run (their sizes, and how long they take on this machine as far as earlier runs here measured it). Every
+user-facing failure is a :class:`restyle.errors.RestyleError` whose one-line message the page shows.
 
 Options from the form become ``restyle.api`` keyword options (the shape of the TOML config); a field left empty
 keeps the preset's or the backbone's default.
@@ -16,11 +18,15 @@ from pathlib import Path
 
 from restyle import api
 from restyle.api import parse_hex_palette
-from restyle.errors import ConfigError
+from restyle.errors import ConfigError, RestyleError
+from restyle.run.files import METRICS_NAME
+from restyle.web.job_store import MESH_OUT
 from restyle.web.jobs import PALETTE_INPUT, JobKind, JobRecord, JobRunner, JobStore
 from restyle.web.uploads import UploadLimits, stage_images, stage_mesh
 
-MESH_PRESETS = ("preview", "draft", "paper")
+# every preset of the mesh job, longest first; the form always names one (its default: preview), so a web job
+# never depends on the server's device
+MESH_PRESETS = tuple(api.MESH_PRESETS)
 # (label, value): the offline ones need no download and are what a fresh install can run
 BACKBONES = (("vgg19 (offline)", "vgg19"), ("patch (offline, no network)", "patch"), ("clip-rn50 (the paper's; "
              "download)", "clip-rn50"), ("vgg16 (download)", "vgg16"))
@@ -79,6 +85,7 @@ class JobView:
     downloads: list[Path] = field(default_factory=list)
     can_stop: bool = False
     can_resume: bool = False
+    heldout: list[tuple[int, str, float]] = field(default_factory=list)  # (step, distance name, value) to plot
 
 
 def start_mesh_job(store: JobStore, runner: JobRunner, form: MeshForm, limits: UploadLimits = UploadLimits()) -> str:
@@ -176,12 +183,23 @@ def view_job(store: JobStore, runner: JobRunner, job_id: str | None) -> JobView 
     textures = [store.resolve(job_id, str(p)) for p in record.outputs.get("textures", [])]
     downloads = [p for p in (files["glb"], files["obj_zip"], *textures, files["image"], files["config"]) if p]
     content = record.inputs.get("content")
+    entries = api.read_metrics(store.folder(job_id) / MESH_OUT / METRICS_NAME) if record.kind == "mesh" else []
     return JobView(
-        job_id, record.status, summary_html(record, runner.queue_position(job_id)), files["preview"],
-        files["original_glb"], files["glb"], files["before_after"], files["turntable"], files["image"],
-        store.resolve(job_id, str(content)) if content else None, downloads,
+        job_id, record.status, summary_html(record, runner.queue_position(job_id), api.latest_heldout(entries)),
+        files["preview"], files["original_glb"], files["glb"], files["before_after"], files["turntable"],
+        files["image"], store.resolve(job_id, str(content)) if content else None, downloads,
         can_stop=record.status in ("queued", "running"), can_resume=record.resumable and record.status != "running",
+        heldout=heldout_points(entries),
     )
+
+
+def heldout_points(entries: Sequence[dict]) -> list[tuple[int, str, float]]:
+    """``(step, name, value)`` of every held-out distance in a run's metrics entries, in order, for the chart."""
+    points = []
+    for entry in entries:
+        values = api.heldout_values(entry)
+        points += [(int(entry["step"]), name, value) for name, value in (values or {}).items()]
+    return points
 
 
 def job_choices(store: JobStore) -> list[tuple[str, str]]:
@@ -189,8 +207,9 @@ def job_choices(store: JobStore) -> list[tuple[str, str]]:
     return [(f"{r.id} · {r.kind} · {r.status}", r.id) for r in store.list()]
 
 
-def summary_html(record: JobRecord, position: int | None) -> str:
-    """A progress bar with the step, ETA and current losses; or the queue position; or the error."""
+def summary_html(record: JobRecord, position: int | None, heldout: api.HeldOut | None = None) -> str:
+    """A progress bar with the step, ETA, current losses and the latest held-out distances; or the queue position;
+    or the error."""
     progress = record.progress
     if record.status == "failed":
         return f'<div class="restyle-error">Failed: {html.escape(record.error or "unknown error")}</div>'
@@ -201,12 +220,35 @@ def summary_html(record: JobRecord, position: int | None) -> str:
     eta = f" · ETA {_duration(progress.eta_s)}" if progress.eta_s is not None and record.status == "running" else ""
     losses = ", ".join(f"{name} {value:.4g}" for name, value in progress.losses.items())
     phase = f" · {html.escape(progress.phase)}" if progress.phase and record.status == "running" else ""
+    heldout_line = api.heldout_text(heldout)
     return (
         f'<div class="restyle-status" data-status="{record.status}">{record.status.capitalize()}: step '
         f"{progress.step} / {progress.total}{eta}{phase}</div>"
         f'<div class="restyle-bar"><div style="width:{100 * fraction:.1f}%"></div></div>'
         f'<div class="restyle-losses">{html.escape(losses)}</div>'
+        + (f'<div class="restyle-heldout">{html.escape(heldout_line)}</div>' if heldout_line else "")
     )
+
+
+def preset_table(backbone: str) -> str:
+    """Markdown: each mesh preset with ``backbone``, its steps, render and texture sizes, views per step, and how
+    long its steps take on this machine (measured by earlier runs here, see ``restyle.run.timings``)."""
+    rows = ["| preset | steps | render | texture | views/step | on this machine |", "|---|---|---|---|---|---|"]
+    for name in MESH_PRESETS:
+        try:
+            config = api.resolved_config(api.mesh_config(preset=name, style={"backbone": backbone}))
+        except RestyleError as error:  # a preset this backbone cannot run
+            rows.append(f"| {name} | {_cell(str(error))} | | | | |")
+            continue
+        render, steps = config.render, config.optim.iters
+        estimate = api.estimate_text(api.timing_key(config.device, config.style, render, config.optim), steps)
+        rows.append(f"| {name} | {steps:,} | {render.render_size} px | {render.texture_size} px | "
+                    f"{render.views_per_step} | {_cell(estimate)} |")
+    return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    return html.escape(text).replace("|", "\\|")
 
 
 def _duration(seconds: float) -> str:

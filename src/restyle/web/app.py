@@ -1,7 +1,8 @@
 """``restyle web``: a local Gradio app over :mod:`restyle.web.actions`, for artists rather than command lines.
 
-Mesh tab: upload an asset and styles (or a prompt), run a job, watch its progress and live preview, stop and resume
-it, turn the result around in 3D beside the original and download it. Image tab: the same for a photo, with a
+Mesh tab: upload an asset and styles (or a prompt), see what each preset costs on this machine, run a job, watch its
+progress, its held-out distances falling and its live preview, stop and resume it, turn the result around in 3D
+beside the original and download it. Image tab: the same for a photo, with a
 before/after slider. Jobs run one at a time in a worker; each lives in its own folder under the data directory, so a
 page reload (or a restart of the app) finds it again.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no outbound telemetry
 
 import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402  (gradio's own dependency: its plots take data frames)
 
 from restyle.errors import RestyleError  # noqa: E402
 from restyle.web.actions import (  # noqa: E402
@@ -31,6 +33,7 @@ from restyle.web.actions import (  # noqa: E402
     form_number,
     form_whole_number,
     job_choices,
+    preset_table,
     start_image_job,
     start_mesh_job,
     view_job,
@@ -74,6 +77,7 @@ def build(app: WebApp) -> gr.Blocks:
 
 def _mesh_tab(app: WebApp, blocks: gr.Blocks) -> None:
     job, shown = gr.State(None), gr.State(None)  # the job on the page, and the status its results were drawn for
+    plotted = gr.State(None)  # (job, points) the held-out chart was drawn for
     with gr.Row():
         with gr.Column(scale=1):
             mesh_files = gr.File(label="Asset: GLB/glTF, or OBJ + MTL + textures (several files or one zip)",
@@ -85,6 +89,7 @@ def _mesh_tab(app: WebApp, blocks: gr.Blocks) -> None:
             with gr.Row():
                 preset = gr.Dropdown(list(MESH_PRESETS), value="preview", label="Preset", elem_id="preset")
                 backbone = gr.Dropdown(list(BACKBONES), value="vgg19", label="Backbone", elem_id="backbone")
+            presets = gr.Markdown(preset_table("vgg19"), elem_id="preset-table")
             with gr.Accordion("Options", open=False):
                 # text boxes, not number fields: an empty number field submits 0, which is a value, not "default"
                 steps = gr.Textbox(label="Steps (empty: the preset's)", elem_id="steps")
@@ -103,6 +108,8 @@ def _mesh_tab(app: WebApp, blocks: gr.Blocks) -> None:
             picker = gr.Dropdown([], label="Jobs (a reload finds them again)", elem_id="jobs")
         with gr.Column(scale=2):
             status = gr.HTML(elem_id="status")
+            curve = gr.LinePlot(x="step", y="distance", color="measure", label="Held-out distances (lower is closer)",
+                                height=220, elem_id="heldout-plot")
             preview = gr.Image(label="Current renders", type="filepath", interactive=False, elem_id="preview")
             with gr.Row():
                 original = gr.Model3D(label="Original", elem_id="original-3d", height=320)
@@ -114,16 +121,18 @@ def _mesh_tab(app: WebApp, blocks: gr.Blocks) -> None:
     live = [status, preview]
     results = [original, result, before_after, turntable, downloads]
 
-    def show(job_id: str | None, drawn: str | None = None) -> list:
+    def show(job_id: str | None, drawn: str | None = None, plotted_for: tuple | None = None) -> list:
         """The job's live parts always; its results only when its status changed since they were drawn (the 3D
-        viewers would reload every refresh otherwise)."""
+        viewers would reload every refresh otherwise), its chart only when it has new points."""
         view = view_job(app.store, app.runner, job_id)
         state = view.status if view else None
         changed = state != drawn
-        parts = _live(view) + (_results(view) if changed else [gr.skip()] * len(results))
-        return [job_id, state, *parts, gr.update(choices=job_choices(app.store), value=job_id)]
+        points = [job_id, len(view.heldout)] if view else None
+        chart = _curve(view) if changed or points != plotted_for else gr.skip()
+        parts = [*_live(view), chart, *(_results(view) if changed else [gr.skip()] * len(results))]
+        return [job_id, state, points, *parts, gr.update(choices=job_choices(app.store), value=job_id)]
 
-    page = [job, shown, *live, *results, picker]
+    page = [job, shown, plotted, *live, curve, *results, picker]
 
     def on_run(*fields: object) -> list:
         def start() -> str:  # the form is read inside the guard: a bad number is a message, like a bad upload
@@ -146,12 +155,20 @@ def _mesh_tab(app: WebApp, blocks: gr.Blocks) -> None:
     resume.click(lambda job_id: _guarded(lambda: _then(app.runner.resume, job_id), show), job, [*page, message],
                  api_name="resume_mesh")
     picker.input(show, picker, page, api_name="show_mesh_job")
-    gr.Timer(REFRESH_S).tick(show, [job, shown], page, api_visibility="private")
+    gr.Timer(REFRESH_S).tick(show, [job, shown, plotted], page, api_visibility="private")
     blocks.load(lambda: show(_newest(app.store, "mesh")), None, page, api_visibility="private")
+    # the estimates follow the runs this machine has done since the page was built
+    backbone.change(preset_table, backbone, presets, api_visibility="private")
+    blocks.load(preset_table, backbone, presets, api_visibility="private")
 
 
 def _live(view: JobView | None) -> list:
     return [view.summary_html if view else "", _path(view.preview if view else None)]
+
+
+def _curve(view: JobView | None) -> pd.DataFrame:
+    """The held-out distances of the job's run so far, one line per distance (none for an image job)."""
+    return pd.DataFrame(view.heldout if view else [], columns=["step", "measure", "distance"])
 
 
 def _results(view: JobView | None) -> list:

@@ -42,7 +42,7 @@ class Progress:
     step: int = 0
     total: int = 0
     losses: dict[str, float] = field(default_factory=dict)  # every weighted term of the latest step, and "total"
-    eta_s: float | None = None  # mean time per step of this session's steps x steps left; None before two steps
+    eta_s: float | None = None  # seconds left, the export included (the run's estimate); None until known
     phase: str = ""  # the pipeline's latest stage ("loading networks", "optimising (300 steps)", ...)
 
 

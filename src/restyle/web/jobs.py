@@ -254,7 +254,8 @@ class JobRunner:
             save = preview is not None or info.step == info.total or now - running.saved_at >= SAVE_EVERY_S
             if save:
                 running.saved_at = now
-            self.store.update(job_id, lambda r: _record_step(r, info, _eta(running, info, now), preview), save=save)
+            eta = info.eta_s if info.eta_s is not None else _eta(running, info, now)  # the run's: export included
+            self.store.update(job_id, lambda r: _record_step(r, info, eta, preview), save=save)
             if running.stop.is_set():
                 raise StopRequested(f"job {job_id} was asked to stop")
 
@@ -300,8 +301,8 @@ def _new_preview(folder: Path, running: _Running) -> str | None:
 
 
 def _eta(running: _Running, info: StepInfo, now: float) -> float | None:
-    """Seconds left at the mean time per step since this session's first step (a resumed run's earlier steps
-    were timed by another session, or not at all)."""
+    """For a run that reports no ETA of its own: seconds left at the mean time per step since this session's first
+    step (a resumed run's earlier steps were timed by another session, or not at all)."""
     first, started = running.first_step or (info.step, now)
     if info.step <= first:
         return None

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from restyle.errors import DivergedError
+from restyle.backbones.precision import Precision
+from restyle.errors import ConfigError, DivergedError
 from restyle.jobs.image.config import ImageConfig
-from restyle.jobs.image.steps import Evaluation, ScheduledStep, optimise_image
+from restyle.jobs.image.steps import Evaluation, PixelOptimizer, ScheduledStep, optimise_image
+from restyle.params.pixels import PixelImage
 from restyle.run.loop import MetricsLog, StepInfo
+from restyle.run.precision import LossScaler
 from restyle.sections import OptimConfig
 
 
@@ -62,3 +65,35 @@ def test_a_non_finite_step_is_neither_logged_nor_saved(tmp_path) -> None:
         optimise_image(step, _config(tmp_path, 4, 1), metrics, saved.append, None)
     assert [entry["step"] for entry in metrics.entries] == [1]
     assert saved == [tmp_path / "out.00001.png"]
+
+
+FP16_ON_CPU = Precision("fp16", "cpu")  # the scaler's logic on CPU tensors; a run's fp16 is CUDA only
+
+
+def _pixel_step(scaler: LossScaler | None, poison: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Adam step of a pixel image towards a target: (pixels before, after)."""
+    generator = torch.Generator().manual_seed(0)
+    image, target = PixelImage(torch.rand(3, 4, 4, generator=generator)), torch.rand(1, 3, 4, 4, generator=generator)
+    optimizer = PixelOptimizer("adam", image, 0.1, scaler)
+
+    def terms(pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        if poison:  # a finite loss whose gradient overflowed, as fp16's backward can give
+            pixels.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+        return {"style": ((pixels - target) ** 2).sum()}
+
+    before = image.pixels.detach().clone()
+    optimizer.step(terms)
+    return before, image.pixels.detach().clone()
+
+
+def test_an_fp16_pixel_step_is_the_plain_step_and_an_overflow_moves_nothing() -> None:
+    _, plain = _pixel_step(None)
+    _, scaled = _pixel_step(LossScaler(FP16_ON_CPU))
+    torch.testing.assert_close(scaled, plain)
+    before, after = _pixel_step(LossScaler(FP16_ON_CPU), poison=True)
+    assert torch.equal(before, after)
+
+
+def test_lbfgs_is_refused_under_fp16_in_one_line() -> None:
+    with pytest.raises(ConfigError, match="lbfgs runs in fp32 or bf16"):
+        PixelOptimizer("lbfgs", PixelImage(torch.rand(3, 4, 4)), 1.0, LossScaler(FP16_ON_CPU))

@@ -14,11 +14,12 @@ from restyle.configs import apply_overrides
 from restyle.io.images import save_image
 from restyle.jobs.mesh.run import MeshConfig, MeshJob
 
-# a run of the bundled box on these takes seconds on two CPU cores
+# a run of the bundled box on these takes seconds on two CPU cores; without the held-out check (a VGG19 pass on
+# its views before the first step and after the last), which the tests of restyle.jobs.mesh.heldout turn on
 TINY = {
     "render": {"texture_size": 32, "render_size": 64, "views_per_step": 2, "view_pool": 4},
     "optim": {"iters": 2, "log_every": 1},
-    "outputs": {"sheet_views": 2, "preview_size": 48, "checkpoint_every": 1},
+    "outputs": {"sheet_views": 2, "preview_size": 48, "checkpoint_every": 1, "eval_every": 0},
 }
 PATCH = {"backbone": "patch"}  # ``style``: the weight-free patch network
 NO_PALETTE = {"source": "none"}  # ``palette``: no palette loss

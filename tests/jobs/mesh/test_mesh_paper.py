@@ -53,12 +53,13 @@ def test_primary_background_is_always_the_first_style_image(box, tmp_path, backg
     assert (red_views == 32) == expect_only_first
 
 
-def test_paper_preset_resolves_to_the_papers_setting_without_loading_anything() -> None:
+def test_paper_preset_resolves_to_the_papers_setting_without_loading_anything(random_weights_dir) -> None:
+    """Where the paper's weights are (here random ones in the published formats), backbone auto is its CLIP-RN50."""
     from restyle.configs import resolve
     from restyle.jobs.mesh.run import MESH_PRESETS, resolve_defaults
 
     config = resolve_defaults(resolve(MeshConfig(), presets=MESH_PRESETS, preset="paper", config_file=None,
-                                      flags={}))
+                                      flags={"pretrained": {"weights_dir": str(random_weights_dir)}}))
     assert (config.render.views_per_step, config.render.supersample, config.render.view_pool) == (8, 2, 0)
     assert (config.render.background, config.texture.style_fit) == ("primary", "squash")
     assert (config.views.directions, config.views.ambient, config.views.light_power) == ("sphere", 0.0, 0.64)

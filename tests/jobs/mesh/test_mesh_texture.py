@@ -82,10 +82,12 @@ def test_shared_content_pass_equals_two_passes_over_a_black_background(box, styl
         assert terms[1][name] == pytest.approx(terms[0][name], rel=1e-5)
 
 
-def test_shared_content_pass_needs_one_network(box, style, tmp_path) -> None:
-    with pytest.raises(ConfigError, match="shared_content_pass"):
-        mesh_job(TINY, box, [style], tmp_path / "out", style={"backbone": "patch", "content_backbone": "vgg16"},
-                 texture={"shared_content_pass": True})
+def test_shared_content_pass_applies_to_one_network_only(box, style, tmp_path, random_weights_dir) -> None:
+    """With two networks the content loss takes its own pass (a preset's shared pass cannot be told from the
+    user's), and the resolved config says so."""
+    job = mesh_job(TINY, box, [style], tmp_path / "out", style={"backbone": "patch", "content_backbone": "vgg16"},
+                   pretrained={"weights_dir": str(random_weights_dir)}, texture={"shared_content_pass": True})
+    assert not job.config.texture.shared_content_pass
 
 
 @pytest.mark.parametrize("texture", [{"residual_levels": 0}, {"style_scale": 0.5}, {"recolour": "palette"}])

@@ -53,7 +53,7 @@ from restyle.objectives.registry import STYLE_OBJECTIVES, lookup
 from restyle.objectives.style import StyleObjective, content_objective
 from restyle.run.files import palette_file
 from restyle.run.loop import PhaseCallback, StepCallback, check_weights, palette_weight, report
-from restyle.run.precision import resolve_precision
+from restyle.run.precision import LossScaler, resolve_precision
 from restyle.sections import StyleConfig
 
 # IMAGE_PRESETS, TEXT_PRESET and resolve_defaults are the job's door for the API and the CLI
@@ -155,7 +155,8 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
     guide = prepare_depth(config, images.target, on_phase) if wants_depth(config) else None
     loss_terms = _objective(config, images, guide, device, on_phase)
     image = run_pixels(images.start, images.target, guide).to(device)
-    optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr)
+    optimizer = PixelOptimizer(config.optim.optimizer, image, config.optim.lr,
+                               LossScaler(resolve_precision(config.optim.precision, device)))
     step = ScheduledStep(config.optim, optimizer.optimizer,
                          lambda n: optimizer.step(functools.partial(loss_terms, step=n)))
 
@@ -163,7 +164,8 @@ def _run(config: ImageConfig, on_step: StepCallback | None, on_phase: PhaseCallb
         return images.finish(image())
 
     metrics = open_metrics(config.output, on_phase, f"optimising ({config.optim.iters} steps)")
-    intermediates = optimise_image(step, config, metrics, lambda path: save_image(final(), path), on_step)
+    intermediates = optimise_image(step, config, metrics, lambda path: save_image(final(), path), on_step,
+                                   on_phase)
     return write_result(config, final, metrics, intermediates, on_phase)
 
 

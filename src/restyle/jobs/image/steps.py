@@ -10,12 +10,15 @@ from pathlib import Path
 
 import torch
 
+from restyle.backbones.precision import FP32
+from restyle.errors import ConfigError
 from restyle.jobs.image.config import ImageConfig
 from restyle.objectives.registry import lookup
 from restyle.params.pixels import PixelImage
 from restyle.run.loop import (
     Every,
     MetricsLog,
+    PhaseCallback,
     StepCallback,
     StepInfo,
     as_floats,
@@ -24,6 +27,7 @@ from restyle.run.loop import (
     set_learning_rate,
     weighted_total,
 )
+from restyle.run.precision import LossScaler
 from restyle.sections import OptimConfig
 
 LossTerms = Callable[[torch.Tensor], dict[str, torch.Tensor]]  # current image [1,3,H,W] -> weighted loss terms
@@ -78,10 +82,15 @@ OPTIMIZERS: dict[str, OptimizerEntry] = {
 
 
 class PixelOptimizer:
-    """One optimizer on a ``PixelImage``; :meth:`step` evaluates the loss once and updates the pixels."""
+    """One optimizer on a ``PixelImage``; :meth:`step` evaluates the loss once and updates the pixels. ``scaler``:
+    fp16's gradient scaling (see ``restyle.run.precision.LossScaler``); by default none."""
 
-    def __init__(self, name: str, image: PixelImage, lr: float) -> None:
+    def __init__(self, name: str, image: PixelImage, lr: float, scaler: LossScaler | None = None) -> None:
         self.entry = lookup(OPTIMIZERS, name, "optimizer")
+        self.scaler = scaler or LossScaler(FP32)
+        if self.scaler.enabled and name == "lbfgs":  # torch's GradScaler cannot drive a closure optimizer
+            raise ConfigError("optim.optimizer lbfgs runs in fp32 or bf16 (fp16 needs gradient scaling, which "
+                              "L-BFGS cannot take); use --precision bf16 or fp32, or --optimizer adam")
         self.image = image
         self.optimizer = self.entry.build(image.parameters(), lr)
         self.loss_scale: float | None = None  # set at the first evaluation when the entry normalises
@@ -101,13 +110,18 @@ class PixelOptimizer:
             terms = loss_terms(self.image())
             total = weighted_total(terms)
             scaled = self._scaled(total)
-            scaled.backward()
+            self.scaler.backward(scaled)
+            self.scaler.unscale(self.optimizer)  # fp16: the true gradients, before anything reads them
             if self.entry.freeze_bound_pixels:
                 self._freeze_bound_pixels()
             evaluations.append(Evaluation(terms, total))
             return scaled
 
-        self.optimizer.step(closure)
+        if self.scaler.enabled:  # one evaluation, then the step (skipped on inf/nan gradients)
+            closure()
+            self.scaler.step(self.optimizer)
+        else:
+            self.optimizer.step(closure)
         self.image.project()
         return evaluations[0]
 
@@ -151,10 +165,11 @@ class ScheduledStep:
 
 def optimise_image(
     step: Callable[[], StepInfo], config: ImageConfig, metrics: MetricsLog, save: Callable[[Path], None],
-    on_step: StepCallback | None,
+    on_step: StepCallback | None, on_phase: PhaseCallback | None = None,
 ) -> tuple[Path, ...]:
     """All ``config.optim.iters`` steps through the one loop (:func:`restyle.run.loop.optimise`), with
-    ``save(path)`` writing the current image every ``save_every`` steps; the intermediate images, in step order."""
+    ``save(path)`` writing the current image every ``save_every`` steps; the intermediate images, in step order.
+    ``on_phase`` is told the loop's time estimate once a few steps are timed."""
     intermediates: list[Path] = []
 
     def save_intermediate(step_number: int) -> None:
@@ -163,5 +178,5 @@ def optimise_image(
         intermediates.append(path)
 
     optimise(step, start=0, total=config.optim.iters, metrics=metrics, log_every=config.optim.log_every,
-             every=(Every(config.save_every, save_intermediate),), on_step=on_step)
+             every=(Every(config.save_every, save_intermediate),), on_step=on_step, on_phase=on_phase)
     return tuple(intermediates)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from restyle.configs import check_ranges, option
+from restyle.errors import ConfigError
 from restyle.objectives.depth_config import MeshDepthConfig
 from restyle.render.shading import ShadingConfig
 from restyle.render.views import ViewConfig
@@ -30,8 +31,15 @@ class TextureConfig:
     residual_levels: int = option(
         1, help="Levels of the residual texture: 1 is one full-resolution residual (the paper); L > 1 sums L "
         "layers at full, 1/2, 1/4, ... resolution (a Laplacian pyramid), so regions move together and the "
-        "result has strokes instead of per-texel speckle.",
+        "result has strokes instead of per-texel speckle. Only with parameterisation = pixels.",
         min=1, max=16,
+    )
+    parameterisation: Literal["pixels", "fourier", "fourier-rgb"] = option(
+        "pixels", help="What the optimiser moves: pixels (a texel grid, or the pyramid of residual_levels), "
+        "fourier (the residual's 2D spectrum, each frequency f scaled by 1/f so that large smooth structures move "
+        "first, in ImageNet's decorrelated colour space: Mordvintsev et al. 2018, the 3D style transfer of "
+        "'Differentiable Image Parameterizations') or fourier-rgb (the same spectrum in plain R, G, B). Both "
+        "fourier kinds are normalised so that a learning rate moves texels about as much per step as on pixels."
     )
     recolour: Literal["none", "style"] = option(
         "none", help="Start from the original texture recoloured to the style images' colour mean and covariance "
@@ -53,11 +61,15 @@ class TextureConfig:
     shared_content_pass: bool = option(
         False, help="Take the content features from the same backbone pass as the style features (renders over "
         "the style background, the reference over the same background) instead of a second pass over black "
-        "renders. Only when the style and content backbones are one network; saves about a third of a step."
+        "renders. Applies only when the style and content backbones are one network (with two it is off, and "
+        "config.toml says false); saves about a third of a step."
     )
 
     def __post_init__(self) -> None:
         check_ranges(self, "texture")
+        if self.parameterisation != "pixels" and self.residual_levels != 1:
+            raise ConfigError(f"texture.residual_levels {self.residual_levels} is a pixels option; set it to 1 with "
+                              f"texture.parameterisation {self.parameterisation}")
 
 
 @dataclass
@@ -100,6 +112,13 @@ class MeshConfig:
     )
 
 
+# In order of run time, longest first (the web app lists them so); ``--preset none`` applies none (the bare field
+# defaults) and no preset at all picks one by device (DEVICE_PRESETS).
+# The texture options of the CPU presets (see below). Measured without the palette loss: the recolouring already
+# gives the style's colours (``--palette auto`` adds the paper's palette loss back).
+_CPU_TEXTURE = {"recolour": "style", "style_scale": 2.0, "shared_content_pass": True}
+_NO_PALETTE = {"source": "none"}
+
 MESH_PRESETS: dict[str, dict] = {
     # The paper's method (Mishra & Granskog; README "Where restyle differs from the paper" for the rest): texture
     # 1024, render 512, batch 8 (its text; its code's 4 is the preview's business), 15,000 steps, fresh views
@@ -117,16 +136,38 @@ MESH_PRESETS: dict[str, dict] = {
         "palette": {"colors": 16, "weight": 2000.0},
         "optim": {"iters": 15000, "lr": 0.0095},
     },
-    # Small enough to finish on 2 CPU cores in minutes with clip-rn50 + vgg16.
-    "preview": {
-        "render": {"texture_size": 512, "render_size": 224, "views_per_step": 2},
-        "optim": {"iters": 300, "lr": 0.02, "lr_decay_every": 100, "log_every": 5},
+    # The CPU presets share what the measurements support (benchmarks/bench_quality.py --only mesh, Spot + The
+    # Starry Night, held-out sphere views; README "Presets"): the texture starts recoloured to the style, the style
+    # is seen at twice the render size, style and content come from one backbone pass, and a pool of views is
+    # rasterised once. More steps at one setting plateau within ~60 (170 and 340 steps of the demo config: Gram
+    # 0.746 and 0.744); the presets differ in sizes, not length.
+    "quality": {
+        "render": {"texture_size": 1024, "render_size": 224, "views_per_step": 4, "view_pool": 64},
+        "texture": _CPU_TEXTURE,
+        "palette": _NO_PALETTE,
+        "optim": {"iters": 400, "lr": 0.05, "lr_decay_every": 100, "log_every": 10},
         "outputs": {"checkpoint_every": 100},
     },
-    # A quick look at where a style is going.
+    "preview": {
+        "render": {"texture_size": 512, "render_size": 192, "views_per_step": 2, "view_pool": 48},
+        "texture": _CPU_TEXTURE,
+        "palette": _NO_PALETTE,
+        "optim": {"iters": 160, "lr": 0.05, "lr_decay_every": 40, "log_every": 5},
+        "outputs": {"checkpoint_every": 80},
+    },
+    # Where a style is going, with strokes, in about a minute.
     "draft": {
-        "render": {"texture_size": 256, "render_size": 128, "views_per_step": 1},
-        "optim": {"iters": 60, "lr": 0.03, "lr_decay_every": 30, "log_every": 5},
+        "render": {"texture_size": 256, "render_size": 128, "views_per_step": 2, "view_pool": 32},
+        "texture": _CPU_TEXTURE,
+        "palette": _NO_PALETTE,
+        "optim": {"iters": 60, "lr": 0.05, "lr_decay_every": 20, "log_every": 5},
         "outputs": {"checkpoint_every": 30, "sheet_views": 4, "preview_size": 192},
     },
+}
+
+# The preset of a run given none (and not resumed), by the kind of device it runs on: (preset, why, the other
+# choice), for the line that says so. Any other kind of device (mps) takes the CPU's.
+DEVICE_PRESETS: dict[str, tuple[str, str, str]] = {
+    "cpu": ("preview", "CPU; about 5 minutes", "--preset paper for the paper's settings"),
+    "cuda": ("paper", "CUDA GPU; the paper's settings", "--preset preview for a quick look"),
 }

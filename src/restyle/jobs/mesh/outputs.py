@@ -1,8 +1,10 @@
 """What a ``restyle mesh`` run writes: the stylised asset (GLB, OBJ+MTL+PNG), residual and coverage maps, the
-palette swatch, before/after previews, the resolved config and the metrics."""
+palette swatch, before/after previews, the resolved config and the metrics; and how long writing them will take
+(:func:`export_seconds`), measured before the first step so that the run's ETA includes it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,12 @@ from restyle.run.files import (
     turntable_name,
 )
 from restyle.run.loop import write_config
-from restyle.run.previews import contact_sheet, turntable_frames, write_turntable
+from restyle.run.previews import contact_sheet, render_views, sheet_cameras, turntable_frames, write_turntable
+
+TURNTABLE_FRAMES = 36
+# The export's work on the textures (padding, resampling, PNG and GLB writing) as a multiple of the padding and
+# resampling alone, which export_seconds times: the PNG encoding of the results costs about as much again.
+TEXTURE_WORK_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -176,5 +183,25 @@ def _write_previews(job: MeshState, finals: list[torch.Tensor]) -> None:
     after = contact_sheet(geometry, finals, job.wraps, **sheet_args)
     save_image(torch.cat([before, after], dim=1), job.output / BEFORE_AFTER_NAME)
     if outputs.turntable != "none":
-        frames = turntable_frames(geometry, finals, job.wraps, size=outputs.preview_size)
+        frames = turntable_frames(geometry, finals, job.wraps, n_frames=TURNTABLE_FRAMES, size=outputs.preview_size)
         write_turntable(frames, job.output / turntable_name(outputs.turntable))
+
+
+@torch.no_grad()
+def export_seconds(job: MeshState) -> float:
+    """About how long :func:`write_outputs` will take, timed on the start state: one contact-sheet view of the
+    original textures at the preview size (rendered twice, the second timed: the first warms the renderer up) times
+    the views the export renders (the before and after sheets, the turntable's frames), plus the texture work
+    (:func:`final_textures` timed once, times :data:`TEXTURE_WORK_FACTOR` for the files written)."""
+    outputs, geometry = job.config.outputs, job.geometry.to("cpu")
+    bases = export_bases(job.mesh, job.loaded_textures)
+    camera = sheet_cameras(geometry, n_views=1, size=outputs.preview_size, seed=job.config.optim.seed)
+    render_views(geometry, bases, job.wraps, camera)
+    start = time.perf_counter()
+    render_views(geometry, bases, job.wraps, camera)
+    view_s = time.perf_counter() - start
+    start = time.perf_counter()
+    final_textures(job)
+    texture_s = time.perf_counter() - start
+    views = 2 * outputs.sheet_views + (TURNTABLE_FRAMES if outputs.turntable != "none" else 0)
+    return views * view_s + TEXTURE_WORK_FACTOR * texture_s

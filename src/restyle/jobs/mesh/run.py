@@ -8,8 +8,9 @@ both losses from one backbone pass over the style composite), and adds a colour-
 style images or instead of them.
 
 This module sets the order: the run folder, the job's state (``state``), the resume, the one optimisation loop
-(``restyle.run.loop.optimise``) with its checkpoints and previews, and the export (``outputs``). The step itself is
-in ``step``. Under torchrun, rank 0 does all of this; the other ranks only take the steps (``restyle.run.ranks``).
+(``restyle.run.loop.optimise``) with its held-out check (``heldout``), checkpoints and previews, and the export
+(``outputs``), whose time is measured before the first step so that the ETA includes it. The step itself is in
+``step``. Under torchrun, rank 0 does all of this; the other ranks only take the steps (``restyle.run.ranks``).
 
 Shapes: textures ``[3,Ht,Wt]``; renders ``[P,3,H,W]`` per pass of P = ``render.views_per_pass`` views (by
 default all B = ``render.views_per_step``; see ``step``).
@@ -26,8 +27,10 @@ from restyle.jobs.mesh import checkpoint as mesh_checkpoint
 from restyle.jobs.mesh import step as mesh_step
 from restyle.jobs.mesh.checkpoint import CHECKPOINT, load_resume_config
 from restyle.jobs.mesh.config import MESH_PRESETS, MeshConfig, TextureConfig
+from restyle.jobs.mesh.heldout import heldout_check
 from restyle.jobs.mesh.outputs import (
     MeshResult,
+    export_seconds,
     final_textures,
     input_files,
     output_files,
@@ -36,9 +39,12 @@ from restyle.jobs.mesh.outputs import (
     write_progress_preview,
 )
 from restyle.jobs.mesh.state import MeshState, check_inputs, resolve_defaults
+from restyle.run.eta import LoopTimes
 from restyle.run.files import CONFIG_NAME, METRICS_NAME, refuse_overlap, remove_previous_run
+from restyle.run.heldout import HeldOutCheck
 from restyle.run.loop import Every, PhaseCallback, StepCallback, StepInfo, optimise, report, write_config
 from restyle.run.ranks import Ranks, session
+from restyle.run.timings import record_step_seconds, timing_key
 
 __all__ = [
     "CHECKPOINT", "MESH_PRESETS", "Interrupted", "MeshConfig", "MeshJob", "MeshResult", "TextureConfig",
@@ -122,17 +128,20 @@ def run(
 
 
 def _steps(job: MeshJob, on_interrupt: Callable[[], NoReturn], every: tuple[Every, ...] = (),
-           on_step: StepCallback | None = None) -> None:
+           on_step: StepCallback | None = None, *, heldout: HeldOutCheck | None = None,
+           on_phase: PhaseCallback | None = None, tail_s: float = 0.0) -> LoopTimes:
     """The job's remaining steps in the one loop. Under torchrun, signals that arrive while a step or a checkpoint
     is under way are only noted, and every rank stops after the same step (see ``Ranks.stops_between_steps``)."""
     optim = job.config.optim
     with job.ranks.stops_between_steps() as check_stop:
-        optimise(job.step, start=job.step_count, total=optim.iters, metrics=job.metrics, log_every=optim.log_every,
-                 every=every, on_step=on_step, check_stop=check_stop, on_interrupt=on_interrupt)
+        return optimise(job.step, start=job.step_count, total=optim.iters, metrics=job.metrics,
+                        log_every=optim.log_every, every=every, on_step=on_step, check_stop=check_stop,
+                        on_interrupt=on_interrupt, heldout=heldout, on_phase=on_phase, tail_s=tail_s)
 
 
 def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallback | None) -> MeshResult:
-    """Rank 0 (or the one process): the loop with its checkpoints and previews, the last checkpoint, the export."""
+    """Rank 0 (or the one process): the held-out check and the export's time prepared, the loop with its checks,
+    checkpoints and previews, this machine's seconds per step kept, the last checkpoint, the export."""
     write_config(job.config, job.output / CONFIG_NAME)
     job.metrics.open(job.output / METRICS_NAME)  # appended as the run goes
     outputs = job.config.outputs
@@ -147,8 +156,13 @@ def _optimise(job: MeshJob, on_step: StepCallback | None, on_phase: PhaseCallbac
         job.save_checkpoint()
         raise Interrupted(job.output, job.step_count) from None
 
-    _steps(job, interrupted, (Every(outputs.checkpoint_every, checkpoint), Every(outputs.preview_every, preview)),
-           on_step)
+    heldout, tail_s = heldout_check(job), export_seconds(job)
+    times = _steps(job, interrupted, (Every(outputs.checkpoint_every, checkpoint),
+                                      Every(outputs.preview_every, preview)),
+                   on_step, heldout=heldout, on_phase=on_phase, tail_s=tail_s)
+    config = job.config
+    record_step_seconds(timing_key(config.device, config.style, config.render, config.optim), times.step_s(),
+                        len(times.steps))
     job.save_checkpoint()
     job.ranks.finish()  # under torchrun: all ranks leave together; the export needs no other rank
     report(on_phase, f"exporting to {job.output}")

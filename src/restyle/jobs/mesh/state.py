@@ -32,8 +32,8 @@ from restyle.jobs.mesh.depth import MeshStyleLoss, check_mesh_depth
 from restyle.jobs.mesh.text import load_text, network_style, text_defaults
 from restyle.jobs.mesh.views import add_seen_texels, job_views, no_coverage, solid_background
 from restyle.losses.palette import palette_loss
-from restyle.objectives.networks import build_networks, resolve_loss_defaults
-from restyle.params.residual import ResidualTexture
+from restyle.objectives.networks import build_networks, choose_backbone, resolve_loss_defaults
+from restyle.params.textures import residual_texture
 from restyle.render.camera import Cameras
 from restyle.render.gbuffer import GBuffer
 from restyle.render.geometry import geometry_and_textures
@@ -48,25 +48,29 @@ from restyle.run.loop import (
     resolve_device,
     set_learning_rate,
 )
-from restyle.run.precision import resolve_precision
+from restyle.run.precision import LossScaler, resolve_precision
 from restyle.run.preflight import check_memory, check_writable, mesh_bytes
 from restyle.run.ranks import Ranks
 
 # --------------------------------------------------------------------------------------------- set-up
 
 
-def resolve_defaults(config: MeshConfig) -> MeshConfig:
-    """Fill every "backbone default" (None) with the value actually used."""
+def resolve_defaults(config: MeshConfig, on_phase: PhaseCallback | None = None) -> MeshConfig:
+    """Fill every "backbone default" (None, ``auto``) with the value actually used; ``on_phase`` is told which
+    backbone ``auto`` chose."""
     config = text_defaults(config)
     refuse_image_only_options(config.optim, config.style)
-    style, weights = resolve_loss_defaults(config.style, config.weights)
-    if config.texture.shared_content_pass and style.content_backbone != style.backbone:
-        raise ConfigError(
-            f"texture.shared_content_pass needs one network for style and content; got style {style.backbone!r}"
-            f" and content {style.content_backbone!r}"
-        )
+    named, note = choose_backbone(config.style, config.pretrained)
+    style, weights = resolve_loss_defaults(named, config.weights)
+    # One pass serves both losses only when one network computes both. With two (a preset's shared pass under a
+    # backbone auto resolved to clip-rn50 + vgg16), the content loss takes its own pass over black renders, the
+    # paper's: config.toml records false. A config cannot tell a preset's true from the user's, so no error.
+    shared = config.texture.shared_content_pass and style.content_backbone == style.backbone
     precision = resolve_precision(config.optim.precision, resolve_device(config.device))
+    if note is not None:  # after every check here: a refused config prints its error alone
+        report(on_phase, note)
     return dataclasses.replace(config, style=style, weights=weights,
+                               texture=dataclasses.replace(config.texture, shared_content_pass=shared),
                                optim=dataclasses.replace(config.optim, precision=precision.name))
 
 
@@ -115,7 +119,7 @@ class MeshState:
         mesh_path, style_paths, self.output = check_inputs(config)
         self.ranks = ranks or Ranks()  # one process, or this rank's share of a torchrun run (``run.ranks``)
         self.passes = self.ranks.passes(config.render.views_per_step, config.render.views_per_pass)  # checked early
-        config = resolve_defaults(config)
+        config = resolve_defaults(config, on_phase)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.optim.seed)
         size = config.render.render_size
@@ -156,8 +160,10 @@ class MeshState:
         """The residual textures, the palette, the style objective, the optimiser and the run's counters."""
         config = self.config
         starts = [t if m is None else m.apply(t) for t, m in zip(self.loaded_textures, self.colour_maps, strict=True)]
-        levels = config.texture.residual_levels
-        self.params = torch.nn.ModuleList([ResidualTexture(t, levels) for t in starts]).to(self.device)
+        texture = config.texture
+        self.params = torch.nn.ModuleList(
+            [residual_texture(t, texture.parameterisation, texture.residual_levels) for t in starts]
+        ).to(self.device)
         palette = resolve_palette(
             config.palette.source, [s[0] for s in self.styles], k=config.palette.colors, seed=config.optim.seed
         )
@@ -165,6 +171,7 @@ class MeshState:
         # no style loss with --text alone
         self.style_objective = MeshStyleLoss(config, self.nets, self.styles) if self.styles else None
         self.optimizer = torch.optim.Adam(self.params.parameters(), lr=config.optim.lr)
+        self.scaler = LossScaler(self.precision)  # fp16's gradient scaling; fp32, bf16: a pass-through
         self.style_pick = random.Random(config.optim.seed)  # which style image (and crop) is behind each view
         self.metrics = MetricsLog()
         self.step_count = 0
@@ -238,9 +245,15 @@ class MeshState:
         """Under torchrun, make the coverage the union of every rank's, so that all ranks hold the same map."""
         self.coverage = self.ranks.union_coverage(self.coverage)
 
+    def backward(self, loss: torch.Tensor) -> None:
+        """Add ``loss``'s gradients to the textures' (scaled under fp16: see ``end_step``)."""
+        self.scaler.backward(loss)
+
     def end_step(self) -> None:
-        """Apply the gradients: one optimiser step, the residuals projected back into range, one more step done."""
-        self.optimizer.step()
+        """Apply the gradients: one optimiser step, the residuals projected back into range, one more step done.
+        Under fp16 the gradients are unscaled first, and a step whose gradients overflowed moves nothing (its loss
+        was finite: not a divergence) but still counts, so the schedule and the step numbers go on."""
+        self.scaler.step(self.optimizer)
         for param in self.params:
             param.project()
         self.step_count += 1
@@ -263,6 +276,7 @@ class MeshState:
             "step": self.step_count,
             "params": self.params.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "metrics": self.metrics.entries,
             "coverage": self.coverage,
             **rng,
@@ -272,6 +286,7 @@ class MeshState:
         self.step_count = state["step"]
         self.params.load_state_dict(state["params"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state.get("scaler", {}))  # absent from checkpoints before fp16 scaling
         self.sampler.load_state_dict(state["sampler"])
         self.style_pick.setstate(state["style_pick"])
         torch.set_rng_state(state["torch_rng"])

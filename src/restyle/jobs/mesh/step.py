@@ -39,7 +39,7 @@ def step_gradients(job: MeshState) -> dict[str, float]:
     terms = texture_terms(job)
     if terms:  # the same on every rank: added after the exchange, so counted once
         total = weighted_total(terms)
-        total.backward()
+        job.backward(total)
         views_total = losses.pop("total")
         losses = {**losses, **as_floats(terms, total)}
         losses["total"] += views_total
@@ -55,7 +55,7 @@ def _view_gradients(job: MeshState) -> dict[str, float]:
     for part in job.passes:
         terms = view_terms(job, *views.part(part), None if backgrounds is None else backgrounds[part])
         total = weighted_total(terms)
-        (share * total).backward()
+        job.backward(share * total)
         for name, value in as_floats(terms, total).items():
             losses[name] = losses.get(name, 0.0) + share * value
     job.share_coverage()

@@ -27,15 +27,15 @@ from restyle.text.clip_vit_b32 import ClipViTB32
 
 
 def text_defaults(config: MeshConfig) -> MeshConfig:
-    """Check the prompt; with it alone (no style image), palette ``auto`` means no palette."""
+    """Check the prompt; with it alone (no style image), no recolouring and palette ``auto`` means no palette."""
     if config.text is None:
         return config
     if not config.text.strip():
         raise ConfigError("the text prompt is empty: give a few words describing the style")
     if config.styles:
         return config
-    if config.texture.recolour == "style":
-        raise ConfigError("texture.recolour 'style' needs a style image; with --text alone use 'none'")
+    # no style colours to recolour to or take a palette from (the CPU presets recolour)
+    config = dataclasses.replace(config, texture=dataclasses.replace(config.texture, recolour="none"))
     if config.palette.source.strip().lower() == "auto":
         config = dataclasses.replace(config, palette=dataclasses.replace(config.palette, source="none"))
     return config
